@@ -1,0 +1,85 @@
+//! Typed, schema-checked events for `tracing`.
+//!
+//! Declare each event as a struct; the derive enforces an `object_action` name, a kind and a
+//! version, derives a JSON Schema, and applies per-field treatments while serializing, so a
+//! secret cannot reach any output:
+//!
+//! ```
+//! use event_core::{render_metadata, Event, HashKey};
+//!
+//! /// A user tried to log in.
+//! #[derive(Event)]
+//! #[event(kind = "security", version = "1.1")]
+//! pub struct UserLoginAttempt {
+//!     pub user_id: String,
+//!     /// Whether the credentials matched.
+//!     pub success: bool,
+//!     #[event(redact)]
+//!     pub password: String,
+//!     #[event(mask)]
+//!     pub card_number: String,
+//!     #[event(hash)]
+//!     pub email: String,
+//!     #[event(since = "1.1")]
+//!     pub mfa_used: Option<bool>,
+//! }
+//!
+//! let attempt = UserLoginAttempt {
+//!     user_id: "u-42".into(),
+//!     success: false,
+//!     password: "hunter2".into(),
+//!     card_number: "4111111111111111".into(),
+//!     email: "ada@example.com".into(),
+//!     mfa_used: None,
+//! };
+//! let key = HashKey::new("k1", b"an example key of at least 32 bytes!").unwrap();
+//! let metadata = render_metadata(&attempt, Some(&key));
+//! assert_eq!(metadata["password"], "[REDACTED]");
+//! assert_eq!(metadata["card_number"], "********1111");
+//! assert!(!format!("{attempt:?}").contains("hunter2"));
+//! assert_eq!(UserLoginAttempt::schema().json_schema()["x-event"]["version"], "1.1");
+//! ```
+//!
+//! See the README for the attribute tables and the compile-time rules.
+
+#![warn(missing_docs)]
+
+mod catalog;
+mod event;
+mod fields;
+mod hash_key;
+mod kind;
+mod render;
+mod schema;
+mod treatment;
+mod version;
+
+pub use catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
+pub use event::Event;
+/// Derives [`Event`](trait@Event) for a struct; see the README for its attributes and rules.
+pub use event_derive::Event;
+pub use hash_key::{HashKey, HashKeyError, MIN_HASH_KEY_LEN};
+pub use kind::EventKind;
+pub use render::{hash_key_missing_count, render_metadata, try_render_metadata, RenderError};
+pub use schema::{EventSchema, FieldSchema, ENVELOPE_FIELD_KEYS, HASH_PATTERN};
+pub use treatment::{Sensitivity, Treatment, MASK, REDACTED};
+pub use version::{Version, VersionParseError};
+
+/// What generated code names. Not public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::catalog::CatalogEntry;
+    pub use crate::fields::{DisplayField, EventField, FieldVisitor};
+    pub use crate::render::debug_event;
+    pub use crate::schema::{build_schema, field_schema, EventDescriptor};
+    pub use inventory;
+    pub use schemars::generate::SchemaGenerator;
+    pub use std::sync::OnceLock;
+    pub use tracing::Level;
+
+    /// The body of the stub impls emitted next to compile errors; never runs, as the crate
+    /// does not compile.
+    pub fn invalid_event() -> ! {
+        unreachable!("an event with compile errors cannot run")
+    }
+}

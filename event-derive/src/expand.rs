@@ -1,0 +1,173 @@
+//! Code generation for a checked event definition.
+//!
+//! Generated code names only `event_core`'s public items and `event_core::__private`, always by
+//! absolute paths, so it compiles when the user shadows `Result`, `Option`, `std` or `core`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::{Container, Field};
+use crate::attr::Treatment;
+use crate::sensitive::Class;
+
+pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
+    let ident = cont.ident;
+    let type_name = ident.to_string();
+    let name = cont.event_name();
+    let (major, minor) = cont.attrs.version.map_or((1, 0), |v| (v.major, v.minor));
+    let kind = cont
+        .attrs
+        .kind
+        .as_deref()
+        .expect("checked: kind is present");
+    let kind_variant = format_ident!("{}", crate::name::camel_case(kind));
+    let level = match &cont.attrs.level {
+        Some(level) => {
+            let level = format_ident!("{}", level.to_ascii_uppercase());
+            quote!(#krate::__private::Level::#level)
+        }
+        None => quote!(#krate::EventKind::#kind_variant.default_level()),
+    };
+    let description = option_str(cont.doc.as_deref());
+
+    let field_schemas = cont.fields.iter().map(|field| field_schema(field, krate));
+    let field_count = cont.fields.len();
+    let visits = cont
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(index, field)| visit_field(index, field));
+
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            static __EVENT_FIELDS: [#krate::FieldSchema; #field_count] = [#(#field_schemas),*];
+
+            #[automatically_derived]
+            impl #krate::Event for #ident {
+                const NAME: &'static str = #name;
+                const VERSION: #krate::Version = #krate::Version::new(#major, #minor);
+                const KIND: #krate::EventKind = #krate::EventKind::#kind_variant;
+                const LEVEL: #krate::__private::Level = #level;
+
+                fn schema() -> &'static #krate::EventSchema {
+                    static SCHEMA: #krate::__private::OnceLock<#krate::EventSchema> =
+                        #krate::__private::OnceLock::new();
+                    SCHEMA.get_or_init(|| {
+                        #krate::__private::build_schema(&#krate::__private::EventDescriptor {
+                            name: #name,
+                            version: #krate::Version::new(#major, #minor),
+                            kind: #krate::EventKind::#kind_variant,
+                            rust_type: ::core::concat!(::core::module_path!(), "::", #type_name),
+                            description: #description,
+                            fields: &__EVENT_FIELDS,
+                        })
+                    })
+                }
+
+                fn __visit_fields<__V: #krate::__private::FieldVisitor>(&self, __visitor: &mut __V) {
+                    #(#visits)*
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::fmt::Debug for #ident {
+                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    #krate::__private::debug_event(self, #type_name, __f)
+                }
+            }
+
+            #krate::__private::inventory::submit! {
+                #krate::__private::CatalogEntry { schema: <#ident as #krate::Event>::schema }
+            }
+        };
+    }
+}
+
+fn option_str(text: Option<&str>) -> TokenStream {
+    match text {
+        Some(text) => quote!(::core::option::Option::Some(#text)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The field's static `FieldSchema`.
+fn field_schema(field: &Field, krate: &syn::Path) -> TokenStream {
+    let name = &field.name;
+    let key = field.key();
+    let description = option_str(field.doc.as_deref());
+    let treatment = match field.attrs.treatment.map(|(t, _)| t) {
+        None => quote!(#krate::Treatment::None),
+        Some(Treatment::Redact) => quote!(#krate::Treatment::Redact),
+        Some(Treatment::Mask { keep_last }) => {
+            quote!(#krate::Treatment::Mask { keep_last: #keep_last })
+        }
+        Some(Treatment::Hash) => quote!(#krate::Treatment::Hash),
+        Some(Treatment::Skip) => quote!(#krate::Treatment::Skip),
+    };
+    let class = match Class::of(field) {
+        Class::Public => quote!(#krate::Sensitivity::Public),
+        Class::Sensitive => quote!(#krate::Sensitivity::Sensitive),
+        Class::Pii => quote!(#krate::Sensitivity::Pii),
+        Class::Secret => quote!(#krate::Sensitivity::Secret),
+    };
+    let optional = field.option_inner.is_some();
+    let since = match field.attrs.since {
+        Some(v) => {
+            let (major, minor) = (v.major, v.minor);
+            quote!(::core::option::Option::Some(#krate::Version::new(#major, #minor)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let value_schema = if field.attrs.treatment.is_none() {
+        let ty = value_type(field);
+        // Spanned at the type: a type that is not `Serialize + JsonSchema` is reported there.
+        quote_spanned!(ty.span()=> ::core::option::Option::Some(#krate::__private::field_schema::<#ty>))
+    } else {
+        quote!(::core::option::Option::None)
+    };
+    quote! {
+        #krate::FieldSchema::__new(
+            #name, #key, #description, #treatment, #class, #optional, #since, #value_schema,
+        )
+    }
+}
+
+/// The type whose value is emitted: `T` for `Option<T>`.
+fn value_type<'a>(field: &'a Field) -> &'a syn::Type {
+    field.option_inner.unwrap_or(field.ty)
+}
+
+/// The statement that shows one field to the visitor.
+fn visit_field(index: usize, field: &Field) -> TokenStream {
+    let member = field.ident;
+    let schema = quote!(&__EVENT_FIELDS[#index]);
+    let value = format_ident!("__value");
+    let ty = value_type(field);
+    let call = match field.attrs.treatment.map(|(t, _)| t) {
+        None => quote_spanned!(ty.span()=> __visitor.value(#schema, #value)),
+        Some(Treatment::Redact) => quote!({ let _ = #value; __visitor.redacted(#schema) }),
+        Some(Treatment::Mask { keep_last }) => {
+            let keep_last = Literal::u8_unsuffixed(keep_last);
+            quote_spanned!(ty.span()=> __visitor.masked(#schema, #value, #keep_last))
+        }
+        Some(Treatment::Hash) => quote_spanned!(ty.span()=> __visitor.hashed(#schema, #value)),
+        // Read, so a skipped field does not warn as never read.
+        Some(Treatment::Skip) => return quote!(let _ = &self.#member;),
+    };
+    if field.option_inner.is_some() {
+        quote! {
+            if let ::core::option::Option::Some(#value) = &self.#member {
+                #call;
+            }
+        }
+    } else {
+        quote! {
+            {
+                let #value = &self.#member;
+                #call;
+            }
+        }
+    }
+}

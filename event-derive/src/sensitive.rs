@@ -1,0 +1,114 @@
+//! The sensitive-name guard's word lists (SPEC §3.3.4): the one place they are kept.
+//!
+//! A field name is split on `_`; it contains a word when consecutive parts spell the word's
+//! own parts, the last one optionally in the plural (`tokens`, `email_addresses`).
+
+use crate::ast::Field;
+
+/// A field whose name contains one of these needs `redact` or `skip` (or `not_sensitive`);
+/// `mask`, `hash` and `pii` are refused for it.
+pub const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "authorization",
+    "cookie",
+    "credential",
+];
+
+/// A field whose name contains one of these needs a treatment, `pii`, or `not_sensitive`.
+pub const PII_WORDS: &[&str] = &[
+    "email",
+    "phone",
+    "ip",
+    "address",
+    "ssn",
+    "passport",
+    "card",
+    "iban",
+    "birth",
+    "dob",
+    "first_name",
+    "last_name",
+    "full_name",
+];
+
+/// The first word of `words` that `name` contains.
+pub fn find_word(name: &str, words: &[&'static str]) -> Option<&'static str> {
+    let parts: Vec<&str> = name.split('_').collect();
+    words.iter().copied().find(|word| {
+        let word_parts: Vec<&str> = word.split('_').collect();
+        parts.windows(word_parts.len()).any(|window| {
+            let (last, init) = window.split_last().expect("words are not empty");
+            let (word_last, word_init) = word_parts.split_last().expect("words are not empty");
+            init == word_init && is_word_or_plural(last, word_last)
+        })
+    })
+}
+
+fn is_word_or_plural(part: &str, word: &str) -> bool {
+    part == word
+        || part
+            .strip_prefix(word)
+            .is_some_and(|suffix| suffix == "s" || suffix == "es")
+}
+
+/// What the schema's `x-sensitivity.class` says of a field.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Public,
+    Sensitive,
+    Pii,
+    Secret,
+}
+
+impl Class {
+    pub fn of(field: &Field) -> Class {
+        let names = [field.name.clone(), field.key()];
+        let contains = |words| names.iter().any(|name| find_word(name, words).is_some());
+        if field.attrs.not_sensitive.is_some() {
+            Class::Public
+        } else if contains(SECRET_WORDS) {
+            Class::Secret
+        } else if field.attrs.pii.is_some() || contains(PII_WORDS) {
+            Class::Pii
+        } else if field.attrs.treatment.is_some() {
+            Class::Sensitive
+        } else {
+            Class::Public
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_words_on_part_boundaries() {
+        assert_eq!(find_word("password", SECRET_WORDS), Some("password"));
+        assert_eq!(
+            find_word("new_password_hash", SECRET_WORDS),
+            Some("password")
+        );
+        assert_eq!(find_word("refresh_tokens", SECRET_WORDS), Some("token"));
+        assert_eq!(find_word("stripe_api_key", SECRET_WORDS), Some("api_key"));
+        assert_eq!(
+            find_word("user_credentials", SECRET_WORDS),
+            Some("credential")
+        );
+        assert_eq!(find_word("tokenizer", SECRET_WORDS), None);
+        assert_eq!(find_word("api", SECRET_WORDS), None);
+        assert_eq!(find_word("client_ip", PII_WORDS), Some("ip"));
+        assert_eq!(find_word("email_addresses", PII_WORDS), Some("email"));
+        assert_eq!(find_word("billing_addresses", PII_WORDS), Some("address"));
+        assert_eq!(find_word("first_name", PII_WORDS), Some("first_name"));
+        assert_eq!(find_word("name", PII_WORDS), None);
+        assert_eq!(find_word("zip", PII_WORDS), None);
+        assert_eq!(find_word("shipping", PII_WORDS), None);
+    }
+}
