@@ -38,6 +38,35 @@ pub trait EventField: serde::Serialize + schemars::JsonSchema {}
 
 impl<T: serde::Serialize + schemars::JsonSchema + ?Sized> EventField for T {}
 
+/// A plain field's value on its way to a visitor, picked by autoref specialization: a type
+/// that is [`EventField`] goes to [`FieldVisitor::value`]; any other type finds
+/// [`VisitUnsupportedField`] instead, which never runs, because `field_schema::<T>` has already
+/// failed to compile for that type. So a bad field type is reported once, at the type.
+#[doc(hidden)]
+pub struct PlainField<'a, T: ?Sized>(pub &'a T);
+
+#[doc(hidden)]
+pub trait VisitPlainField {
+    fn __visit<V: FieldVisitor>(&self, visitor: &mut V, field: &'static FieldSchema);
+}
+
+impl<T: EventField + ?Sized> VisitPlainField for PlainField<'_, T> {
+    fn __visit<V: FieldVisitor>(&self, visitor: &mut V, field: &'static FieldSchema) {
+        visitor.value(field, self.0);
+    }
+}
+
+#[doc(hidden)]
+pub trait VisitUnsupportedField {
+    fn __visit<V: FieldVisitor>(&self, visitor: &mut V, field: &'static FieldSchema);
+}
+
+impl<T: ?Sized> VisitUnsupportedField for &PlainField<'_, T> {
+    fn __visit<V: FieldVisitor>(&self, _: &mut V, _: &'static FieldSchema) {
+        unreachable!("a field type that is not `EventField` does not compile")
+    }
+}
+
 /// A type a `mask` or `hash` field may have: the treatment reads its `Display` text.
 #[diagnostic::on_unimplemented(
     message = "`mask` and `hash` need a field type that implements `Display`; `{Self}` does not",

@@ -69,7 +69,9 @@ pub use version::{Version, VersionParseError};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::CatalogEntry;
-    pub use crate::fields::{DisplayField, EventField, FieldVisitor};
+    pub use crate::fields::{
+        DisplayField, EventField, FieldVisitor, PlainField, VisitPlainField, VisitUnsupportedField,
+    };
     pub use crate::render::debug_event;
     pub use crate::schema::{build_schema, field_schema, EventDescriptor};
     pub use inventory;

@@ -62,6 +62,8 @@ pub struct Container {
     pub version: Option<VersionLit>,
     pub level: Option<String>,
     pub crate_path: Option<syn::Path>,
+    /// Whether any `#[event(...)]` on the struct had an error.
+    pub malformed: bool,
 }
 
 impl Container {
@@ -72,6 +74,7 @@ impl Container {
         let mut version = Attr::none(cx, VERSION);
         let mut level = Attr::none(cx, LEVEL);
         let mut crate_path = Attr::none(cx, CRATE);
+        let errors_before = cx.error_count();
 
         for attr in event_attrs(cx, &input.attrs) {
             let result = attr.parse_nested_meta(|meta| {
@@ -90,7 +93,7 @@ impl Container {
                             cx.error_spanned_by(
                                 &lit,
                                 format!(
-                                    "unknown kind `{value}`{}. The kinds are `user_action`, \
+                                    "unknown kind `{value}`. {}The kinds are `user_action`, \
                                      `system_event`, `business`, `error` and `security`",
                                     did_you_mean(&value, KINDS.iter().copied())
                                 ),
@@ -110,7 +113,7 @@ impl Container {
                             cx.error_spanned_by(
                                 &lit,
                                 format!(
-                                    "unknown level `{value}`{}. The levels are `trace`, `debug`, \
+                                    "unknown level `{value}`. {}The levels are `trace`, `debug`, \
                                      `info`, `warn` and `error`",
                                     did_you_mean(&value, LEVELS.iter().copied())
                                 ),
@@ -153,6 +156,7 @@ impl Container {
             version: version.value,
             level: level.value,
             crate_path: crate_path.value,
+            malformed: cx.error_count() > errors_before,
         }
     }
 }
@@ -185,6 +189,9 @@ pub struct Field {
     pub not_sensitive: Option<Span>,
     pub rename: Option<LitStr>,
     pub since: Option<VersionLit>,
+    /// Whether the field's `#[event(...)]` had an error: the sensitive-name guard then stays
+    /// quiet, as the user was most likely writing a treatment.
+    pub malformed: bool,
 }
 
 impl Field {
@@ -194,6 +201,7 @@ impl Field {
         let mut not_sensitive = Attr::none(cx, NOT_SENSITIVE);
         let mut rename = Attr::none(cx, RENAME);
         let mut since = Attr::none(cx, SINCE);
+        let errors_before = cx.error_count();
 
         for attr in event_attrs(cx, &field.attrs) {
             let result = attr.parse_nested_meta(|meta| {
@@ -270,6 +278,7 @@ impl Field {
             not_sensitive: not_sensitive.value,
             rename: rename.value,
             since: since.value,
+            malformed: cx.error_count() > errors_before,
         }
     }
 }
@@ -324,7 +333,7 @@ fn unknown_key(
         format!("`{key}` cannot be used on {here_name}; it belongs on {there_name}")
     } else {
         format!(
-            "unknown key `{key}`{}. The keys for {here_name} are {}",
+            "unknown key `{key}`. {}The keys for {here_name} are {}",
             did_you_mean(&key, here.iter().map(|k| k.0)),
             listed(here)
         )
@@ -384,7 +393,7 @@ fn version_value(
 ) -> syn::Result<Option<VersionLit>> {
     let how = format!(
         "write `{key} = \"MAJOR.MINOR\"` with whole numbers, such as `{key} = \"1.2\"`, or a \
-         whole number such as `{key} = 2` meaning \"2.0\""
+         whole number such as `{key} = 2` (meaning 2.0)"
     );
     if !meta.input.peek(syn::Token![=]) {
         cx.error_spanned_by(&meta.path, format!("`{key}` needs a value: {how}"));
@@ -412,20 +421,17 @@ fn version_value(
         Some((0, _)) => {
             cx.error_at(
                 span,
-                format!("`{key}` {text:?} has major version 0; event versions start at \"1.0\""),
+                format!("`{key} = {text:?}` has major version 0; event versions start at \"1.0\""),
             );
             Ok(None)
         }
         Some((major, minor)) => Ok(Some(VersionLit { major, minor, span })),
         None => {
-            let hint = match text.parse::<u16>() {
-                Ok(major) => format!(" (for version {major}, write `{key} = \"{major}.0\"`)"),
-                Err(_) => String::new(),
+            let how = match text.parse::<u16>() {
+                Ok(major) => format!("write `{key} = \"{major}.0\"` (or `{key} = {major}`)"),
+                Err(_) => how,
             };
-            cx.error_at(
-                span,
-                format!("`{key}` {text:?} is not a version{hint}: {how}"),
-            );
+            cx.error_at(span, format!("`{key} = {text:?}` is not a version: {how}"));
             Ok(None)
         }
     }

@@ -50,7 +50,8 @@ fn check_event_name(cx: &Ctxt, cont: &Container) {
 }
 
 fn check_kind(cx: &Ctxt, cont: &Container) {
-    if cont.attrs.kind.is_none() && !kind_was_written(cont) {
+    // A malformed or misspelled `kind` is reported where it was written.
+    if cont.attrs.kind.is_none() && !cont.attrs.kind_written && !cont.attrs.malformed {
         cx.error_spanned_by(
             cont.ident,
             format!(
@@ -60,12 +61,6 @@ fn check_kind(cx: &Ctxt, cont: &Container) {
             ),
         );
     }
-}
-
-/// Whether a (malformed, already reported) `kind` key was written, so it is not also reported
-/// as missing.
-fn kind_was_written(cont: &Container) -> bool {
-    cont.attrs.kind_written
 }
 
 fn check_since(cx: &Ctxt, cont: &Container, field: &Field) {
@@ -111,8 +106,20 @@ fn check_since(cx: &Ctxt, cont: &Container, field: &Field) {
 
 fn check_sensitive(cx: &Ctxt, field: &Field) {
     let attrs = &field.attrs;
-    let names = [field.name.clone(), field.key()];
+    if attrs.malformed {
+        return;
+    }
+    let key = field.key();
+    let names = [field.name.clone(), key.clone()];
     let word_in = |words| names.iter().find_map(|name| find_word(name, words));
+    // Which name holds the word, for the message: the field's, or its `rename`.
+    let holder = |word| {
+        if find_word(&field.name, &[word]).is_some() {
+            "its name".to_owned()
+        } else {
+            format!("its output key `{key}`")
+        }
+    };
     let name = &field.name;
 
     if let Some(not_sensitive) = attrs.not_sensitive {
@@ -145,17 +152,19 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
                 cx.error_at(
                     span,
                     format!(
-                        "`{}` is not allowed on `{name}`: its name contains the secret word \
+                        "`{}` is not allowed on `{name}`: {} contains the secret word \
                          `{word}`, and {leak}. Instead, {fix}",
-                        refused.key()
+                        refused.key(),
+                        holder(word)
                     ),
                 );
             }
             None if attrs.pii.is_none() => cx.error_spanned_by(
                 field.ident,
                 format!(
-                    "field `{name}` looks like a secret (its name contains `{word}`), and \
-                     secrets must never reach an output: {fix}"
+                    "field `{name}` looks like a secret ({} contains `{word}`), and \
+                     secrets must never reach an output: {fix}",
+                    holder(word)
                 ),
             ),
             None => {}
@@ -164,8 +173,9 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
             cx.error_at(
                 pii,
                 format!(
-                    "`pii` is not allowed on `{name}`: its name contains the secret word \
-                     `{word}`, and `pii` would emit it as is. Instead, {fix}"
+                    "`pii` is not allowed on `{name}`: {} contains the secret word \
+                     `{word}`, and `pii` would emit it as is. Instead, {fix}",
+                    holder(word)
                 ),
             );
         }
@@ -177,11 +187,12 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
             cx.error_spanned_by(
                 field.ident,
                 format!(
-                    "field `{name}` looks like personal data (its name contains `{word}`): \
+                    "field `{name}` looks like personal data ({} contains `{word}`): \
                      decide how it is emitted. Add `#[event(hash)]` (keyed, still joinable), \
                      `#[event(mask)]`, `#[event(redact)]` or `#[event(skip)]`, or \
                      `#[event(pii)]` to emit it as is, labelled PII; if it is not personal \
-                     data, add `#[event(not_sensitive)]`"
+                     data, add `#[event(not_sensitive)]`",
+                    holder(word)
                 ),
             );
         }

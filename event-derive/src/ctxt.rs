@@ -31,6 +31,12 @@ impl Ctxt {
         self.syn_error(syn::Error::new(span, msg));
     }
 
+    /// How many errors so far: a part whose parsing raised it is malformed, and rules that
+    /// would only repeat the problem skip it.
+    pub fn error_count(&self) -> usize {
+        self.errors.borrow().as_ref().map_or(0, Vec::len)
+    }
+
     pub fn syn_error(&self, err: syn::Error) {
         self.errors
             .borrow_mut()

@@ -3,7 +3,7 @@
 //! Generated code names only `event_core`'s public items and `event_core::__private`, always by
 //! absolute paths, so it compiles when the user shadows `Result`, `Option`, `std` or `core`.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
@@ -37,7 +37,7 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
         .fields
         .iter()
         .enumerate()
-        .map(|(index, field)| visit_field(index, field));
+        .map(|(index, field)| visit_field(index, field, krate));
 
     quote! {
         #[doc(hidden)]
@@ -140,13 +140,17 @@ fn value_type<'a>(field: &'a Field) -> &'a syn::Type {
 }
 
 /// The statement that shows one field to the visitor.
-fn visit_field(index: usize, field: &Field) -> TokenStream {
+fn visit_field(index: usize, field: &Field, krate: &syn::Path) -> TokenStream {
     let member = field.ident;
     let schema = quote!(&__EVENT_FIELDS[#index]);
-    let value = format_ident!("__value");
     let ty = value_type(field);
+    // Spanned at the type, so a missing `Display` is reported there.
+    let value = Ident::new("__value", ty.span());
     let call = match field.attrs.treatment.map(|(t, _)| t) {
-        None => quote_spanned!(ty.span()=> __visitor.value(#schema, #value)),
+        None => quote! {{
+            use #krate::__private::{VisitPlainField as _, VisitUnsupportedField as _};
+            (&#krate::__private::PlainField(#value)).__visit(__visitor, #schema)
+        }},
         Some(Treatment::Redact) => quote!({ let _ = #value; __visitor.redacted(#schema) }),
         Some(Treatment::Mask { keep_last }) => {
             let keep_last = Literal::u8_unsuffixed(keep_last);

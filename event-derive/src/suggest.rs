@@ -11,10 +11,10 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .map(|(_, candidate)| candidate)
 }
 
-/// `" — did you mean `x`?"` or nothing.
+/// `"Did you mean `x`? "` or nothing.
 pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     match closest(input, candidates) {
-        Some(candidate) => format!("; did you mean `{candidate}`?"),
+        Some(candidate) => format!("Did you mean `{candidate}`? "),
         None => String::new(),
     }
 }
