@@ -64,8 +64,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     println!("Events as sinks write their `metadata` (treatments applied):");
-    println!("  {} {}", UserLoginAttempt::NAME, render_metadata(&attempt, Some(&hash_key)));
-    println!("  {} {}", OrderPaid::NAME, render_metadata(&order, Some(&hash_key)));
+    println!(
+        "  {} {}",
+        UserLoginAttempt::NAME,
+        render_metadata(&attempt, Some(&hash_key))
+    );
+    println!(
+        "  {} {}",
+        OrderPaid::NAME,
+        render_metadata(&order, Some(&hash_key))
+    );
     println!("  (user_id travels at the envelope's top level, so it is not in `metadata`)");
     println!("\nDebug never shows a secret either:\n  {attempt:?}");
 
@@ -81,6 +89,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     check_catalog()?;
     let names: Vec<_> = event_core::catalog().map(|s| s.name()).collect();
-    println!("\nCatalog: {} event types, no conflicts: {names:?}", names.len());
+    println!(
+        "\nCatalog: {} event types, no conflicts: {names:?}",
+        names.len()
+    );
     Ok(())
 }

@@ -44,20 +44,39 @@ struct CatalogChecked;
 #[test]
 fn catalog_lists_every_event_type_once() {
     let mut names: Vec<(String, String)> = catalog()
-        .map(|s| (s.rust_type().to_owned(), format!("{} {}", s.name(), s.version())))
+        .map(|s| {
+            (
+                s.rust_type().to_owned(),
+                format!("{} {}", s.name(), s.version()),
+            )
+        })
         .collect();
     names.sort();
     assert_eq!(
         names,
         [
-            ("catalog::CatalogChecked".into(), "catalog_checked 1.0".into()),
+            (
+                "catalog::CatalogChecked".into(),
+                "catalog_checked 1.0".into()
+            ),
             ("catalog::InvoiceSentV2".into(), "invoice_sent 2.0".into()),
-            ("catalog::billing::InvoiceSent".into(), "invoice_sent 1.0".into()),
-            ("catalog::legacy_billing::OldInvoiceSent".into(), "invoice_sent 1.0".into()),
-            ("catalog::mirror::InvoiceSentCopy".into(), "invoice_sent 1.0".into()),
+            (
+                "catalog::billing::InvoiceSent".into(),
+                "invoice_sent 1.0".into()
+            ),
+            (
+                "catalog::legacy_billing::OldInvoiceSent".into(),
+                "invoice_sent 1.0".into()
+            ),
+            (
+                "catalog::mirror::InvoiceSentCopy".into(),
+                "invoice_sent 1.0".into()
+            ),
         ]
     );
-    let schema = catalog().find(|s| s.rust_type().ends_with("CatalogChecked")).unwrap();
+    let schema = catalog()
+        .find(|s| s.rust_type().ends_with("CatalogChecked"))
+        .unwrap();
     assert!(std::ptr::eq(schema, CatalogChecked::schema()));
 }
 
@@ -66,7 +85,10 @@ fn conflicting_definitions_are_reported() {
     let err = check_catalog().unwrap_err();
     assert_eq!(err.conflicts.len(), 1, "{err}");
     let conflict = &err.conflicts[0];
-    assert_eq!((conflict.name, conflict.version), ("invoice_sent", Version::new(1, 0)));
+    assert_eq!(
+        (conflict.name, conflict.version),
+        ("invoice_sent", Version::new(1, 0))
+    );
     let types: Vec<&str> = conflict.definitions.iter().map(|(t, _)| *t).collect();
     assert_eq!(
         types,

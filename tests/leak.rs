@@ -17,7 +17,10 @@ fn key(id: &str, byte: u8) -> HashKey {
 #[track_caller]
 fn assert_no_canary(output: &str) {
     for canary in canaries() {
-        assert!(!output.contains(canary), "canary `{canary}` leaked into: {output}");
+        assert!(
+            !output.contains(canary),
+            "canary `{canary}` leaked into: {output}"
+        );
     }
 }
 
@@ -45,7 +48,12 @@ fn treated_values_have_their_documented_form() {
     assert!(login.get("raw_body").is_none(), "skipped field present");
     let email = login["email"].as_str().unwrap();
     let hex = email.strip_prefix("hmac-sha256:k1:").expect(email);
-    assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert!(
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
 
     let payment = render_metadata(&payment(), Some(&k1));
     assert_eq!(payment["card_number"], "********11");
@@ -178,7 +186,10 @@ fn serialize_errors_are_reported_without_values() {
         email: BadDisplay,
     };
     let err = try_render_metadata(&digest, Some(&key("k1", 1))).unwrap_err();
-    assert!(matches!(err, RenderError::Serialize { field: "email", .. }), "{err}");
+    assert!(
+        matches!(err, RenderError::Serialize { field: "email", .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("Display"), "{err}");
     assert_no_canary(&err.to_string());
 }
@@ -200,7 +211,10 @@ fn serialize_panics_are_caught_and_reported_without_values() {
     );
     assert_no_canary(&err.to_string());
     // Rendering goes on working after a caught panic.
-    assert_eq!(render_metadata(&login_attempt(), None)["password"], "[REDACTED]");
+    assert_eq!(
+        render_metadata(&login_attempt(), None)["password"],
+        "[REDACTED]"
+    );
 }
 
 #[test]
@@ -211,8 +225,13 @@ fn render_metadata_panics_with_the_error_and_no_value() {
         flaky: Flaky { panic: false },
     };
     let panic = std::panic::catch_unwind(|| render_metadata(&event, None)).unwrap_err();
-    let message = panic.downcast_ref::<String>().expect("formatted panic message");
-    assert!(message.contains("field `flaky` of event `sync_failed`"), "{message}");
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("formatted panic message");
+    assert!(
+        message.contains("field `flaky` of event `sync_failed`"),
+        "{message}"
+    );
     assert_no_canary(message);
 }
 
@@ -220,11 +239,17 @@ fn render_metadata_panics_with_the_error_and_no_value() {
 fn envelope_fields_are_left_to_the_envelope() {
     let metadata = render_metadata(&session_started(), Some(&key("k1", 1)));
     for key in ["user_id", "session_id", "request_id"] {
-        assert!(metadata.get(key).is_none(), "{key} is in metadata: {metadata}");
+        assert!(
+            metadata.get(key).is_none(),
+            "{key} is in metadata: {metadata}"
+        );
     }
     assert_eq!(metadata, serde_json::json!({ "phone_number": "********" }));
     // Debug still shows them, treated.
     let debug = format!("{:?}", session_started());
-    assert!(debug.contains(r#"session_id: "[REDACTED]""#) && debug.contains(r#"request_id: "req-7""#), "{debug}");
+    assert!(
+        debug.contains(r#"session_id: "[REDACTED]""#) && debug.contains(r#"request_id: "req-7""#),
+        "{debug}"
+    );
     assert_eq!(SessionStarted::LEVEL, tracing::Level::DEBUG);
 }

@@ -30,7 +30,11 @@ fn assert_valid(schema: &EventSchema, instance: &Value) {
         .iter_errors(instance)
         .map(|e| e.to_string())
         .collect();
-    assert!(errors.is_empty(), "{} rejects {instance}: {errors:?}", schema.name());
+    assert!(
+        errors.is_empty(),
+        "{} rejects {instance}: {errors:?}",
+        schema.name()
+    );
 }
 
 #[track_caller]
@@ -46,10 +50,19 @@ fn assert_invalid(schema: &EventSchema, instance: &Value) {
 fn rendered_events_validate_against_their_schema() {
     for hash_key in [Some(key()), None] {
         let k = hash_key.as_ref();
-        assert_valid(UserLoginAttempt::schema(), &render_metadata(&login_attempt(), k));
+        assert_valid(
+            UserLoginAttempt::schema(),
+            &render_metadata(&login_attempt(), k),
+        );
         assert_valid(PaymentCaptured::schema(), &render_metadata(&payment(), k));
-        assert_valid(ExportFailed::schema(), &render_metadata(&export_failed(), k));
-        assert_valid(SessionStarted::schema(), &render_metadata(&session_started(), k));
+        assert_valid(
+            ExportFailed::schema(),
+            &render_metadata(&export_failed(), k),
+        );
+        assert_valid(
+            SessionStarted::schema(),
+            &render_metadata(&session_started(), k),
+        );
         assert_valid(CacheWarmed::schema(), &render_metadata(&CacheWarmed, k));
     }
     // Optional fields absent, short values masked to the bare mask.
@@ -86,7 +99,10 @@ fn schemas_reject_what_would_not_be_emitted() {
 #[test]
 fn schema_describes_the_event() {
     let schema = UserLoginAttempt::schema().json_schema();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert_eq!(schema["$id"], "urn:event:user_login_attempt:v1");
     assert_eq!(schema["title"], "user_login_attempt");
     assert_eq!(schema["description"], "A user tried to log in.");
@@ -97,19 +113,38 @@ fn schema_describes_the_event() {
     );
     let props = &schema["properties"];
     assert_eq!(props["ip"]["description"], "Where the attempt came from.");
-    assert_eq!(props["ip"]["x-sensitivity"], json!({ "class": "pii", "treatment": "none" }));
+    assert_eq!(
+        props["ip"]["x-sensitivity"],
+        json!({ "class": "pii", "treatment": "none" })
+    );
     assert_eq!(props["password"]["const"], "[REDACTED]");
-    assert_eq!(props["password"]["x-sensitivity"], json!({ "class": "secret", "treatment": "redact" }));
-    assert_eq!(props["email"]["x-sensitivity"], json!({ "class": "pii", "treatment": "hash" }));
+    assert_eq!(
+        props["password"]["x-sensitivity"],
+        json!({ "class": "secret", "treatment": "redact" })
+    );
+    assert_eq!(
+        props["email"]["x-sensitivity"],
+        json!({ "class": "pii", "treatment": "hash" })
+    );
     assert_eq!(props["mfa_used"]["x-since"], "1.1");
     assert!(props.get("raw_body").is_none());
     assert_eq!(schema["x-envelope"]["user_id"]["type"], "string");
-    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert_eq!(required, ["ip", "result", "password", "card_number", "email"]);
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        required,
+        ["ip", "result", "password", "card_number", "email"]
+    );
 }
 
 fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemas").join(format!("{name}.json"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/schemas")
+        .join(format!("{name}.json"))
 }
 
 #[test]
