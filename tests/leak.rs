@@ -153,6 +153,14 @@ struct SyncFailed {
     flaky: Flaky,
 }
 
+fn sync_failed(panic: bool) -> SyncFailed {
+    SyncFailed {
+        password: CANARY_PASSWORD.into(),
+        card_number: CANARY_CARD.into(),
+        flaky: Flaky { panic },
+    }
+}
+
 #[derive(Event)]
 #[event(kind = "error")]
 struct DigestFailed {
@@ -164,11 +172,7 @@ struct DigestFailed {
 
 #[test]
 fn serialize_errors_are_reported_without_values() {
-    let event = SyncFailed {
-        password: CANARY_PASSWORD.into(),
-        card_number: CANARY_CARD.into(),
-        flaky: Flaky { panic: false },
-    };
+    let event = sync_failed(false);
     let err = try_render_metadata(&event, None).unwrap_err();
     assert_eq!(
         err,
@@ -196,11 +200,7 @@ fn serialize_errors_are_reported_without_values() {
 
 #[test]
 fn serialize_panics_are_caught_and_reported_without_values() {
-    let event = SyncFailed {
-        password: CANARY_PASSWORD.into(),
-        card_number: CANARY_CARD.into(),
-        flaky: Flaky { panic: true },
-    };
+    let event = sync_failed(true);
     let err = try_render_metadata(&event, None).unwrap_err();
     assert_eq!(
         err,
@@ -219,11 +219,7 @@ fn serialize_panics_are_caught_and_reported_without_values() {
 
 #[test]
 fn render_metadata_panics_with_the_error_and_no_value() {
-    let event = SyncFailed {
-        password: CANARY_PASSWORD.into(),
-        card_number: CANARY_CARD.into(),
-        flaky: Flaky { panic: false },
-    };
+    let event = sync_failed(false);
     let panic = std::panic::catch_unwind(|| render_metadata(&event, None)).unwrap_err();
     let message = panic
         .downcast_ref::<String>()
