@@ -38,19 +38,48 @@ pub trait EventField: serde::Serialize + schemars::JsonSchema {}
 
 impl<T: serde::Serialize + schemars::JsonSchema + ?Sized> EventField for T {}
 
-/// A plain field's value on its way to a visitor, picked by autoref specialization: a type
-/// that is [`EventField`] goes to [`FieldVisitor::value`]; any other type finds
-/// [`VisitUnsupportedField`] instead, which never runs, because `field_schema::<T>` has already
-/// failed to compile for that type. So a bad field type is reported once, at the type.
+/// A plain field's value on its way to a visitor. Generated code calls
+/// `(&&PlainField(value)).__visit(..)`, and autoref specialization picks, in this order:
+/// 1. [`VisitOptionValue`] for an `Option` the derive could not see as one (an alias, or the
+///    inner value of `Option<Option<T>>`): a compile error, since `None` would be written as
+///    `null` where the schema promises the key is left out;
+/// 2. [`VisitPlainField`] for an [`EventField`]: the value goes to [`FieldVisitor::value`];
+/// 3. [`VisitUnsupportedField`] for anything else: never runs, because `field_schema::<T>`
+///    already fails to compile for that type, so a bad type is reported once, at the type.
 #[doc(hidden)]
 pub struct PlainField<'a, T: ?Sized>(pub &'a T);
+
+#[doc(hidden)]
+pub trait VisitOptionValue {
+    fn __visit<V: FieldVisitor>(&self, visitor: &mut V, field: &'static FieldSchema)
+    where
+        Self: WrittenAsOption;
+}
+
+impl<T> VisitOptionValue for &PlainField<'_, Option<T>> {
+    fn __visit<V: FieldVisitor>(&self, _: &mut V, _: &'static FieldSchema)
+    where
+        Self: WrittenAsOption,
+    {
+        unreachable!("`WrittenAsOption` has no impls")
+    }
+}
+
+/// Never implemented: it exists for its message.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this field is an `Option` that is not written `Option<...>`, so `None` would be written as `null`",
+    label = "an `Option` behind an alias, or nested in another `Option`",
+    note = "write the field's type as `Option<T>` (not an alias, and not `Option<Option<T>>`), so `None` leaves the key out"
+)]
+pub trait WrittenAsOption {}
 
 #[doc(hidden)]
 pub trait VisitPlainField {
     fn __visit<V: FieldVisitor>(&self, visitor: &mut V, field: &'static FieldSchema);
 }
 
-impl<T: EventField + ?Sized> VisitPlainField for PlainField<'_, T> {
+impl<T: EventField + ?Sized> VisitPlainField for &&PlainField<'_, T> {
     fn __visit<V: FieldVisitor>(&self, visitor: &mut V, field: &'static FieldSchema) {
         visitor.value(field, self.0);
     }
@@ -61,9 +90,27 @@ pub trait VisitUnsupportedField {
     fn __visit<V: FieldVisitor>(&self, visitor: &mut V, field: &'static FieldSchema);
 }
 
-impl<T: ?Sized> VisitUnsupportedField for &PlainField<'_, T> {
+impl<T: ?Sized> VisitUnsupportedField for PlainField<'_, T> {
     fn __visit<V: FieldVisitor>(&self, _: &mut V, _: &'static FieldSchema) {
         unreachable!("a field type that is not `EventField` does not compile")
+    }
+}
+
+/// A field written `Option<T>`: the derive reads it through this trait, so a type that is only
+/// spelled `Option` (the user's own) is reported instead of misread.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the derive reads a field written `Option<...>` as optional, but `{Self}` is not `std::option::Option`",
+    label = "not `std::option::Option`",
+    note = "if `Option` names your own type here, write its path (such as `self::Option<T>`) so the derive does not take it for `std::option::Option`"
+)]
+pub trait OptionField<T> {
+    fn __as_option(&self) -> Option<&T>;
+}
+
+impl<T> OptionField<T> for Option<T> {
+    fn __as_option(&self) -> Option<&T> {
+        self.as_ref()
     }
 }
 

@@ -45,6 +45,7 @@
 #![warn(missing_docs)]
 
 mod catalog;
+mod debug;
 mod event;
 mod fields;
 mod hash_key;
@@ -69,13 +70,13 @@ pub use version::{Version, VersionParseError};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::CatalogEntry;
+    pub use crate::debug::debug_event;
     pub use crate::fields::{
-        DisplayField, EventField, FieldVisitor, PlainField, VisitPlainField, VisitUnsupportedField,
+        DisplayField, EventField, FieldVisitor, OptionField, PlainField, VisitOptionValue,
+        VisitPlainField, VisitUnsupportedField, WrittenAsOption,
     };
-    pub use crate::render::debug_event;
     pub use crate::schema::{build_schema, field_schema, EventDescriptor};
     pub use inventory;
-    pub use schemars::generate::SchemaGenerator;
     pub use std::sync::OnceLock;
     pub use tracing::Level;
 

@@ -1,10 +1,7 @@
-//! Rendering an event's fields as sinks see them: the envelope's `metadata` object and the
-//! redacting `Debug` output. Both walk the fields through [`FieldVisitor`], so treatments
-//! apply in one place.
+//! Rendering an event's fields as sinks see them: the envelope's `metadata` object, through
+//! [`FieldVisitor`] like every other output, so treatments apply in one place.
 
 use std::cell::Cell;
-use std::fmt;
-use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -95,29 +92,17 @@ pub fn try_render_metadata<E: Event>(
 ) -> Result<serde_json::Value, RenderError> {
     let ctx = TreatmentContext {
         hash_key,
-        hash_key_missing: Some(&RENDER_HASH_KEY_MISSING),
+        hash_key_missing: &RENDER_HASH_KEY_MISSING,
     };
-    let mut out = Vec::with_capacity(256);
-    write_metadata(event, ctx, &mut out)?;
-    Ok(serde_json::from_slice(&out).expect("we wrote valid JSON"))
-}
-
-/// Writes the `metadata` object of `event` as JSON to `out`. The one code path for every
-/// output of an event's fields; user code that panics inside it is caught here.
-pub(crate) fn write_metadata<E: Event, W: io::Write>(
-    event: &E,
-    ctx: TreatmentContext<'_>,
-    out: W,
-) -> Result<(), RenderError> {
     let current = Cell::new("");
     let metadata = Metadata {
         event,
         ctx,
         current: &current,
     };
-    let mut serializer = serde_json::Serializer::new(out);
-    match catch_unwind(AssertUnwindSafe(|| metadata.serialize(&mut serializer))) {
-        Ok(Ok(())) => Ok(()),
+    // User `Serialize` and `Display` code runs in here: its panics are caught and reported.
+    match catch_unwind(AssertUnwindSafe(|| serde_json::to_value(&metadata))) {
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(RenderError::Serialize {
             event: E::NAME,
             field: current.get(),
@@ -218,78 +203,5 @@ impl<M: SerializeMap> FieldVisitor for MapVisitor<'_, M> {
                 Err(failed) => self.entry(field, Err(failed)),
             }
         }
-    }
-}
-
-/// The body of every derived `Debug` impl: `Name { key: value, .. }` with treatments applied.
-/// Hashed fields show `"[REDACTED]"`: `Debug` has no key, and an unkeyed hash would leak.
-pub fn debug_event<E: Event>(
-    event: &E,
-    type_name: &str,
-    f: &mut fmt::Formatter<'_>,
-) -> fmt::Result {
-    let mut visitor = DebugVisitor {
-        out: f.debug_struct(type_name),
-    };
-    event.__visit_fields(&mut visitor);
-    visitor.out.finish()
-}
-
-struct DebugVisitor<'a, 'b> {
-    out: fmt::DebugStruct<'a, 'b>,
-}
-
-impl FieldVisitor for DebugVisitor<'_, '_> {
-    fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
-        self.out.field(field.key(), &AsJson(value));
-    }
-
-    fn redacted(&mut self, field: &'static FieldSchema) {
-        self.out.field(field.key(), &REDACTED);
-    }
-
-    fn masked<T: DisplayField + ?Sized>(
-        &mut self,
-        field: &'static FieldSchema,
-        value: &T,
-        keep_last: u8,
-    ) {
-        match treatment::mask(value, keep_last) {
-            Ok(text) => self.out.field(field.key(), &text.as_str()),
-            Err(_) => self.out.field(field.key(), &Unrenderable),
-        };
-    }
-
-    fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, _value: &T) {
-        self.out.field(field.key(), &REDACTED);
-    }
-}
-
-/// Shows a value as the JSON sinks would write, without an intermediate `String`.
-struct AsJson<'a, T: ?Sized>(&'a T);
-
-impl<T: Serialize + ?Sized> fmt::Debug for AsJson<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct FmtWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
-        impl io::Write for FmtWriter<'_, '_> {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                // serde_json writes whole UTF-8 sequences per call.
-                let text = std::str::from_utf8(buf).map_err(io::Error::other)?;
-                self.0.write_str(text).map_err(io::Error::other)?;
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        serde_json::to_writer(FmtWriter(f), self.0).or_else(|_| f.write_str("<unserializable>"))
-    }
-}
-
-struct Unrenderable;
-
-impl fmt::Debug for Unrenderable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<unrenderable>")
     }
 }

@@ -172,7 +172,7 @@ impl EventSchema {
     /// `properties` describes the `metadata` object; fields the envelope lifts to its top
     /// level (`user_id`, `session_id`, `request_id`) are described under `x-envelope` instead.
     /// Every property carries `x-sensitivity: {class, treatment}`, and `x-since` when the
-    /// field was added after 1.0.
+    /// field has `#[event(since = "...")]`.
     pub fn json_schema(&self) -> Value {
         self.json.clone()
     }

@@ -81,9 +81,8 @@ impl Sensitivity {
 #[derive(Clone, Copy)]
 pub(crate) struct TreatmentContext<'a> {
     pub(crate) hash_key: Option<&'a HashKey>,
-    /// Raised once per hashed value rendered as `"[REDACTED]"` for lack of a key;
-    /// `None` where nothing is counted (`Debug`).
-    pub(crate) hash_key_missing: Option<&'a AtomicU64>,
+    /// Raised once per hashed value rendered as `"[REDACTED]"` for lack of a key.
+    pub(crate) hash_key_missing: &'a AtomicU64,
 }
 
 /// A failure of the user's own `Display` while treating a value. It carries no part of the
@@ -150,9 +149,7 @@ pub(crate) fn hash<T: fmt::Display + ?Sized>(
     ctx: TreatmentContext<'_>,
 ) -> Result<HashedText, DisplayFailed> {
     let Some(key) = ctx.hash_key else {
-        if let Some(counter) = ctx.hash_key_missing {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        ctx.hash_key_missing.fetch_add(1, Ordering::Relaxed);
         return Ok(HashedText::Redacted);
     };
     struct MacWriter<M>(M);
@@ -212,7 +209,7 @@ mod tests {
         let counter = AtomicU64::new(0);
         let ctx = TreatmentContext {
             hash_key: None,
-            hash_key_missing: Some(&counter),
+            hash_key_missing: &counter,
         };
         assert_eq!(hash("a@b.c", ctx).unwrap().as_str(), REDACTED);
         assert_eq!(counter.load(Ordering::Relaxed), 1);
@@ -222,9 +219,10 @@ mod tests {
     fn hash_matches_rfc4231_test_case_6() {
         // RFC 4231 §4.7: a 131-byte key of 0xaa, hashed with HMAC-SHA-256.
         let key = HashKey::new("k1", &[0xaa; 131]).unwrap();
+        let counter = AtomicU64::new(0);
         let ctx = TreatmentContext {
             hash_key: Some(&key),
-            hash_key_missing: None,
+            hash_key_missing: &counter,
         };
         let data = "Test Using Larger Than Block-Size Key - Hash Key First";
         assert_eq!(

@@ -63,7 +63,8 @@ impl<'a> Container<'a> {
                 None
             }
         };
-        if !input.generics.params.is_empty() {
+        let generic = !input.generics.params.is_empty();
+        if generic {
             cx.error_spanned_by(
                 &input.generics,
                 format!(
@@ -88,7 +89,7 @@ impl<'a> Container<'a> {
                 }
             })
             .collect();
-        if !input.generics.params.is_empty() {
+        if generic {
             return None;
         }
         Some(Container {
@@ -118,13 +119,31 @@ impl Field<'_> {
     }
 }
 
-/// `T` if `ty` is written `Option<T>` (or with a path ending in `Option`).
+/// `T` if `ty` is written `Option<T>`, `std::option::Option<T>` or `core::option::Option<T>`.
+/// Other spellings (aliases, the user's own `Option`) are not optional; generated code
+/// reports them if they turn out to be an `Option` after all.
 fn option_inner(ty: &Type) -> Option<&Type> {
     let Type::Path(path) = ty else { return None };
-    let last = path.path.segments.last()?;
-    if last.ident != "Option" {
+    if path.qself.is_some() {
         return None;
     }
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    let is_option = match segments.as_slice() {
+        [option] => option == "Option" && path.path.leading_colon.is_none(),
+        [krate, module, option] => {
+            (krate == "std" || krate == "core") && module == "option" && option == "Option"
+        }
+        _ => false,
+    };
+    if !is_option {
+        return None;
+    }
+    let last = path.path.segments.last()?;
     let PathArguments::AngleBracketed(args) = &last.arguments else {
         return None;
     };

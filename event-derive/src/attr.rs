@@ -8,8 +8,19 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr};
 
 use crate::ctxt::Ctxt;
-use crate::suggest::did_you_mean;
+use crate::suggest::{closest, did_you_mean, listed};
 use crate::symbol::*;
+
+/// The values `kind` takes.
+pub const KINDS: &[&str] = &[
+    "user_action",
+    "system_event",
+    "business",
+    "error",
+    "security",
+];
+/// The values `level` takes.
+pub const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
 
 /// One key's value, reporting a second occurrence as a duplicate (serde_derive's `Attr`).
 struct Attr<'c, T> {
@@ -57,13 +68,12 @@ impl VersionLit {
 pub struct Container {
     pub name: Option<LitStr>,
     pub kind: Option<String>,
-    /// Whether a `kind` key was written at all, valid or not.
+    /// Whether a `kind` was written at all, valid or not, or may have been (a misspelled key
+    /// close to `kind`, an unreadable attribute): a missing kind is then not reported again.
     pub kind_written: bool,
     pub version: Option<VersionLit>,
     pub level: Option<String>,
     pub crate_path: Option<syn::Path>,
-    /// Whether any `#[event(...)]` on the struct had an error.
-    pub malformed: bool,
 }
 
 impl Container {
@@ -74,7 +84,6 @@ impl Container {
         let mut version = Attr::none(cx, VERSION);
         let mut level = Attr::none(cx, LEVEL);
         let mut crate_path = Attr::none(cx, CRATE);
-        let errors_before = cx.error_count();
 
         for attr in event_attrs(cx, &input.attrs) {
             let result = attr.parse_nested_meta(|meta| {
@@ -93,9 +102,9 @@ impl Container {
                             cx.error_spanned_by(
                                 &lit,
                                 format!(
-                                    "unknown kind `{value}`. {}The kinds are `user_action`, \
-                                     `system_event`, `business`, `error` and `security`",
-                                    did_you_mean(&value, KINDS.iter().copied())
+                                    "unknown kind `{value}`. {}The kinds are {}",
+                                    did_you_mean(&value, KINDS.iter().copied()),
+                                    listed(KINDS)
                                 ),
                             );
                         }
@@ -113,9 +122,9 @@ impl Container {
                             cx.error_spanned_by(
                                 &lit,
                                 format!(
-                                    "unknown level `{value}`. {}The levels are `trace`, `debug`, \
-                                     `info`, `warn` and `error`",
-                                    did_you_mean(&value, LEVELS.iter().copied())
+                                    "unknown level `{value}`. {}The levels are {}",
+                                    did_you_mean(&value, LEVELS.iter().copied()),
+                                    listed(LEVELS)
                                 ),
                             );
                         }
@@ -133,7 +142,7 @@ impl Container {
                         }
                     }
                 } else {
-                    unknown_key(
+                    let meant = unknown_key(
                         cx,
                         &meta,
                         CONTAINER_KEYS,
@@ -141,13 +150,18 @@ impl Container {
                         "the struct",
                         "fields",
                     )?;
+                    kind_written |= meant == Some(KIND.0);
                 }
                 Ok(())
             });
             if let Err(err) = result {
+                // Unreadable: whether it held a `kind` cannot be told.
+                kind_written = true;
                 cx.syn_error(err);
             }
         }
+        // `#[event = ...]` and the like: reported, and most likely where the kind was meant.
+        kind_written |= has_malformed_event_attr(&input.attrs);
 
         Container {
             name: name.value,
@@ -156,7 +170,6 @@ impl Container {
             version: version.value,
             level: level.value,
             crate_path: crate_path.value,
-            malformed: cx.error_count() > errors_before,
         }
     }
 }
@@ -304,6 +317,12 @@ fn event_attrs<'a>(
     })
 }
 
+fn has_malformed_event_attr(attrs: &[syn::Attribute]) -> bool {
+    attrs
+        .iter()
+        .any(|attr| attr.path() == &EVENT && !matches!(attr.meta, syn::Meta::List(_)))
+}
+
 /// Consumes whatever value follows a key (`= expr` or `(...)`), so parsing can go on.
 fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
@@ -321,25 +340,22 @@ fn unknown_key(
     there: &[Symbol],
     here_name: &str,
     there_name: &str,
-) -> syn::Result<()> {
+) -> syn::Result<Option<&'static str>> {
     let key = meta.path.to_token_stream().to_string().replace(' ', "");
-    let listed = |keys: &[Symbol]| {
-        keys.iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let keys: Vec<&'static str> = here.iter().map(|k| k.0).collect();
+    let meant = closest(&key, keys.iter().copied());
     let msg = if there.iter().any(|k| meta.path == *k) {
         format!("`{key}` cannot be used on {here_name}; it belongs on {there_name}")
     } else {
         format!(
             "unknown key `{key}`. {}The keys for {here_name} are {}",
-            did_you_mean(&key, here.iter().map(|k| k.0)),
-            listed(here)
+            did_you_mean(&key, meant),
+            listed(&keys)
         )
     };
     cx.error_spanned_by(&meta.path, msg);
-    skip_value(meta)
+    skip_value(meta)?;
+    Ok(meant)
 }
 
 /// A key that takes no value, such as `redact`. `Ok(false)` when a value was (wrongly) given.
@@ -409,6 +425,17 @@ fn version_value(
         Expr::Lit(ExprLit {
             lit: Lit::Int(lit), ..
         }) if lit.suffix().is_empty() => lit.base10_parse::<u16>().ok().map(|major| (major, 0)),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(lit),
+            ..
+        }) => {
+            let text = lit.to_string();
+            cx.error_at(
+                span,
+                format!("`{key} = {text}` is a number, not a version: write `{key} = \"{text}\"`"),
+            );
+            return Ok(None);
+        }
         _ => None,
     };
     let text = match &expr {
@@ -460,16 +487,17 @@ fn mask_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<u8>> {
     if !meta.input.peek(syn::token::Paren) {
         return Ok(Some(4));
     }
-    let mut keep_last: Option<u8> = None;
+    let mut keep_last = Attr::none(cx, KEEP_LAST);
     let mut ok = true;
     meta.parse_nested_meta(|inner| {
         if inner.path == KEEP_LAST {
+            let path = inner.path.clone();
             let expr: Expr = inner.value()?.parse()?;
             match &expr {
                 Expr::Lit(ExprLit {
                     lit: Lit::Int(lit), ..
                 }) => match lit.base10_parse::<u64>() {
-                    Ok(n) if n <= 4 => keep_last = Some(n as u8),
+                    Ok(n) if n <= 4 => keep_last.set(&path, n as u8),
                     _ => {
                         ok = false;
                         cx.error_spanned_by(
@@ -500,5 +528,5 @@ fn mask_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<u8>> {
         }
         Ok(())
     })?;
-    Ok(ok.then_some(keep_last.unwrap_or(4)))
+    Ok(ok.then_some(keep_last.value.unwrap_or(4)))
 }

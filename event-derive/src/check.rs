@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use quote::ToTokens;
 
 use crate::ast::{Container, Field};
-use crate::attr::Treatment;
+use crate::attr::{Treatment, KINDS};
 use crate::ctxt::Ctxt;
 use crate::name;
-use crate::sensitive::{find_word, PII_WORDS, SECRET_WORDS};
+use crate::sensitive::{field_word, PII_WORDS, SECRET_WORDS};
+use crate::suggest::listed;
 
 pub fn check(cx: &Ctxt, cont: &Container) {
     check_event_name(cx, cont);
@@ -51,13 +52,13 @@ fn check_event_name(cx: &Ctxt, cont: &Container) {
 
 fn check_kind(cx: &Ctxt, cont: &Container) {
     // A malformed or misspelled `kind` is reported where it was written.
-    if cont.attrs.kind.is_none() && !cont.attrs.kind_written && !cont.attrs.malformed {
+    if cont.attrs.kind.is_none() && !cont.attrs.kind_written {
         cx.error_spanned_by(
             cont.ident,
             format!(
-                "event `{}` has no kind: add `#[event(kind = \"...\")]` with one of \
-                 `user_action`, `system_event`, `business`, `error`, `security`",
-                cont.ident
+                "event `{}` has no kind: add `#[event(kind = \"...\")]` with one of {}",
+                cont.ident,
+                listed(KINDS)
             ),
         );
     }
@@ -109,18 +110,16 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
     if attrs.malformed {
         return;
     }
-    let key = field.key();
-    let names = [field.name.clone(), key.clone()];
-    let word_in = |words| names.iter().find_map(|name| find_word(name, words));
+    let name = &field.name;
+    let word_in = |words| field_word(field, words);
     // Which name holds the word, for the message: the field's, or its `rename`.
-    let holder = |word| {
-        if find_word(&field.name, &[word]).is_some() {
+    let holder = |holder: String| {
+        if &holder == name {
             "its name".to_owned()
         } else {
-            format!("its output key `{key}`")
+            format!("its output key `{holder}`")
         }
     };
-    let name = &field.name;
 
     if let Some(not_sensitive) = attrs.not_sensitive {
         let conflict = attrs
@@ -139,7 +138,7 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
         return;
     }
 
-    if let Some(word) = word_in(SECRET_WORDS) {
+    if let Some((word, held_by)) = word_in(SECRET_WORDS) {
         let fix = "use `#[event(redact)]` (written as \"[REDACTED]\") or `#[event(skip)]` \
                    (left out), or `#[event(not_sensitive)]` if it is not a secret";
         match attrs.treatment {
@@ -155,7 +154,7 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
                         "`{}` is not allowed on `{name}`: {} contains the secret word \
                          `{word}`, and {leak}. Instead, {fix}",
                         refused.key(),
-                        holder(word)
+                        holder(held_by.clone())
                     ),
                 );
             }
@@ -164,7 +163,7 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
                 format!(
                     "field `{name}` looks like a secret ({} contains `{word}`), and \
                      secrets must never reach an output: {fix}",
-                    holder(word)
+                    holder(held_by.clone())
                 ),
             ),
             None => {}
@@ -175,14 +174,14 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
                 format!(
                     "`pii` is not allowed on `{name}`: {} contains the secret word \
                      `{word}`, and `pii` would emit it as is. Instead, {fix}",
-                    holder(word)
+                    holder(held_by.clone())
                 ),
             );
         }
         return;
     }
 
-    if let Some(word) = word_in(PII_WORDS) {
+    if let Some((word, held_by)) = word_in(PII_WORDS) {
         if attrs.treatment.is_none() && attrs.pii.is_none() {
             cx.error_spanned_by(
                 field.ident,
@@ -192,7 +191,7 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
                      `#[event(mask)]`, `#[event(redact)]` or `#[event(skip)]`, or \
                      `#[event(pii)]` to emit it as is, labelled PII; if it is not personal \
                      data, add `#[event(not_sensitive)]`",
-                    holder(word)
+                    holder(held_by.clone())
                 ),
             );
         }

@@ -6,6 +6,7 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
 
 use crate::ast::{Container, Field};
 use crate::attr::Treatment;
@@ -31,7 +32,10 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
     };
     let description = option_str(cont.doc.as_deref());
 
-    let field_schemas = cont.fields.iter().map(|field| field_schema(field, krate));
+    let field_schemas = cont
+        .fields
+        .iter()
+        .map(|field| field_schema(field, ident, krate));
     let field_count = cont.fields.len();
     let visits = cont
         .fields
@@ -93,7 +97,7 @@ fn option_str(text: Option<&str>) -> TokenStream {
 }
 
 /// The field's static `FieldSchema`.
-fn field_schema(field: &Field, krate: &syn::Path) -> TokenStream {
+fn field_schema(field: &Field, ident: &syn::Ident, krate: &syn::Path) -> TokenStream {
     let name = &field.name;
     let key = field.key();
     let description = option_str(field.doc.as_deref());
@@ -112,7 +116,9 @@ fn field_schema(field: &Field, krate: &syn::Path) -> TokenStream {
         Class::Pii => quote!(#krate::Sensitivity::Pii),
         Class::Secret => quote!(#krate::Sensitivity::Secret),
     };
-    let optional = field.option_inner.is_some();
+    // Whether the key may be absent: a redacted `Option` is always written.
+    let optional = field.option_inner.is_some()
+        && !matches!(field.attrs.treatment, Some((Treatment::Redact, _)));
     let since = match field.attrs.since {
         Some(v) => {
             let (major, minor) = (v.major, v.minor);
@@ -121,7 +127,8 @@ fn field_schema(field: &Field, krate: &syn::Path) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let value_schema = if field.attrs.treatment.is_none() {
-        let ty = value_type(field);
+        // The fields' table is a `static`, where `Self` cannot be named.
+        let ty = replace_self(value_type(field), ident);
         // Spanned at the type: a type that is not `Serialize + JsonSchema` is reported there.
         quote_spanned!(ty.span()=> ::core::option::Option::Some(#krate::__private::field_schema::<#ty>))
     } else {
@@ -132,6 +139,24 @@ fn field_schema(field: &Field, krate: &syn::Path) -> TokenStream {
             #name, #key, #description, #treatment, #class, #optional, #since, #value_schema,
         )
     }
+}
+
+/// `ty` with every `Self` replaced by the struct's name.
+fn replace_self(ty: &syn::Type, ident: &syn::Ident) -> syn::Type {
+    struct ReplaceSelf<'a>(&'a syn::Ident);
+    impl VisitMut for ReplaceSelf<'_> {
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            if let Some(first) = path.segments.first_mut() {
+                if path.leading_colon.is_none() && first.ident == "Self" {
+                    first.ident = syn::Ident::new(&self.0.to_string(), first.ident.span());
+                }
+            }
+            visit_mut::visit_path_mut(self, path);
+        }
+    }
+    let mut ty = ty.clone();
+    ReplaceSelf(ident).visit_type_mut(&mut ty);
+    ty
 }
 
 /// The type whose value is emitted: `T` for `Option<T>`.
@@ -147,11 +172,27 @@ fn visit_field(index: usize, field: &Field, krate: &syn::Path) -> TokenStream {
     // Spanned at the type, so a missing `Display` is reported there.
     let value = Ident::new("__value", ty.span());
     let call = match field.attrs.treatment.map(|(t, _)| t) {
-        None => quote! {{
-            use #krate::__private::{VisitPlainField as _, VisitUnsupportedField as _};
-            (&#krate::__private::PlainField(#value)).__visit(__visitor, #schema)
-        }},
-        Some(Treatment::Redact) => quote!({ let _ = #value; __visitor.redacted(#schema) }),
+        None => {
+            // Only the call is spanned at the type: a `use` spanned there would make rustc
+            // lint it as the user's own import.
+            let plain = Ident::new("__plain", ty.span());
+            let call = quote_spanned!(ty.span()=> #plain.__visit(__visitor, #schema));
+            quote! {{
+                use #krate::__private::{
+                    VisitOptionValue as _, VisitPlainField as _, VisitUnsupportedField as _,
+                };
+                let #plain = &&#krate::__private::PlainField(#value);
+                #call
+            }}
+        }
+        // Written whether the value is there or not: nothing derived from the value, not even
+        // its presence, reaches an output.
+        Some(Treatment::Redact) => {
+            return quote! {
+                let _ = &self.#member;
+                __visitor.redacted(#schema);
+            };
+        }
         Some(Treatment::Mask { keep_last }) => {
             let keep_last = Literal::u8_unsuffixed(keep_last);
             quote_spanned!(ty.span()=> __visitor.masked(#schema, #value, #keep_last))
@@ -161,8 +202,12 @@ fn visit_field(index: usize, field: &Field, krate: &syn::Path) -> TokenStream {
         Some(Treatment::Skip) => return quote!(let _ = &self.#member;),
     };
     if field.option_inner.is_some() {
+        let option = field.ty;
+        let as_option = quote_spanned!(field.ty.span()=>
+            <#option as #krate::__private::OptionField<#ty>>::__as_option(&self.#member)
+        );
         quote! {
-            if let ::core::option::Option::Some(#value) = &self.#member {
+            if let ::core::option::Option::Some(#value) = #as_option {
                 #call;
             }
         }

@@ -30,6 +30,12 @@ pub fn snake_case(input: &str) -> String {
 /// Why `name` is not a valid event name, or `None` if it is one.
 /// Valid: `^[a-z][a-z0-9]*(_[a-z0-9]+)+$`, at most 64 characters.
 pub fn event_name_problem(name: &str) -> Option<String> {
+    if name.len() > MAX_LEN {
+        return Some(format!(
+            "is {} characters long; the limit is {MAX_LEN}",
+            name.len()
+        ));
+    }
     if let Some(problem) = key_problem(name) {
         return Some(problem);
     }
@@ -47,12 +53,6 @@ pub fn event_name_problem(name: &str) -> Option<String> {
 pub fn key_problem(key: &str) -> Option<String> {
     if key.is_empty() {
         return Some("is empty".into());
-    }
-    if key.len() > MAX_LEN {
-        return Some(format!(
-            "is {} characters long; the limit is {MAX_LEN}",
-            key.len()
-        ));
     }
     if key.chars().any(|c| c.is_ascii_uppercase()) {
         return Some("has uppercase letters; it must be snake_case".into());

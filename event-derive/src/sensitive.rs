@@ -1,7 +1,8 @@
 //! The sensitive-name guard's word lists (SPEC §3.3.4): the one place they are kept.
 //!
-//! A field name is split on `_`; it contains a word when consecutive parts spell the word's
-//! own parts, the last one optionally in the plural (`tokens`, `email_addresses`).
+//! A field name is put in snake_case and lowercase and split on `_`; it contains a word when
+//! consecutive parts spell the word's own parts, the last one optionally in the plural
+//! (`tokens`, `email_addresses`) or followed by digits (`password2`).
 
 use crate::ast::Field;
 
@@ -37,9 +38,14 @@ pub const PII_WORDS: &[&str] = &[
     "full_name",
 ];
 
-/// The first word of `words` that `name` contains.
+/// The first word of `words` that `name` contains. The name is compared in snake_case and
+/// lowercase, with digits ending a part ignored: `userPassword`, `EMAIL` and `api_key2` match.
 pub fn find_word(name: &str, words: &[&'static str]) -> Option<&'static str> {
-    let parts: Vec<&str> = name.split('_').collect();
+    let normalized = crate::name::snake_case(name).to_lowercase();
+    let parts: Vec<&str> = normalized
+        .split('_')
+        .map(|part| part.trim_end_matches(|c: char| c.is_ascii_digit()))
+        .collect();
     words.iter().copied().find(|word| {
         let word_parts: Vec<&str> = word.split('_').collect();
         parts.windows(word_parts.len()).any(|window| {
@@ -66,10 +72,17 @@ pub enum Class {
     Secret,
 }
 
+/// The first word of `words` in the field's name or its output key, with the name that holds
+/// it.
+pub fn field_word(field: &Field, words: &[&'static str]) -> Option<(&'static str, String)> {
+    [field.name.clone(), field.key()]
+        .into_iter()
+        .find_map(|name| find_word(&name, words).map(|word| (word, name)))
+}
+
 impl Class {
     pub fn of(field: &Field) -> Class {
-        let names = [field.name.clone(), field.key()];
-        let contains = |words| names.iter().any(|name| find_word(name, words).is_some());
+        let contains = |words| field_word(field, words).is_some();
         if field.attrs.not_sensitive.is_some() {
             Class::Public
         } else if contains(SECRET_WORDS) {
@@ -110,5 +123,12 @@ mod tests {
         assert_eq!(find_word("name", PII_WORDS), None);
         assert_eq!(find_word("zip", PII_WORDS), None);
         assert_eq!(find_word("shipping", PII_WORDS), None);
+        assert_eq!(find_word("Password", SECRET_WORDS), Some("password"));
+        assert_eq!(find_word("userPassword", SECRET_WORDS), Some("password"));
+        assert_eq!(find_word("apiKey", SECRET_WORDS), Some("api_key"));
+        assert_eq!(find_word("api_key2", SECRET_WORDS), Some("api_key"));
+        assert_eq!(find_word("password2", SECRET_WORDS), Some("password"));
+        assert_eq!(find_word("EMAIL", PII_WORDS), Some("email"));
+        assert_eq!(find_word("ipv6", PII_WORDS), None);
     }
 }

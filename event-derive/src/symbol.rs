@@ -30,15 +30,6 @@ pub const SINCE: Symbol = Symbol("since");
 pub const CONTAINER_KEYS: &[Symbol] = &[NAME, KIND, VERSION, LEVEL, CRATE];
 pub const FIELD_KEYS: &[Symbol] = &[REDACT, MASK, HASH, SKIP, PII, NOT_SENSITIVE, RENAME, SINCE];
 
-pub const KINDS: &[&str] = &[
-    "user_action",
-    "system_event",
-    "business",
-    "error",
-    "security",
-];
-pub const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
-
 impl PartialEq<Symbol> for Path {
     fn eq(&self, word: &Symbol) -> bool {
         self.is_ident(word.0)

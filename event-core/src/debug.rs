@@ -1,0 +1,86 @@
+//! The redacting `Debug` of every event: `Name { key: value, .. }`, with each field shown as
+//! the sinks would write it.
+
+use std::fmt;
+use std::io;
+
+use serde::Serialize;
+
+use crate::fields::{DisplayField, EventField, FieldVisitor};
+use crate::treatment::{self, REDACTED};
+use crate::{Event, FieldSchema};
+
+/// The body of every derived `Debug` impl: `Name { key: value, .. }` with treatments applied.
+/// Hashed fields show `"[REDACTED]"`: `Debug` has no key, and an unkeyed hash would leak.
+/// Used by the derive only.
+#[doc(hidden)]
+pub fn debug_event<E: Event>(
+    event: &E,
+    type_name: &str,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let mut visitor = DebugVisitor {
+        out: f.debug_struct(type_name),
+    };
+    event.__visit_fields(&mut visitor);
+    visitor.out.finish()
+}
+
+struct DebugVisitor<'a, 'b> {
+    out: fmt::DebugStruct<'a, 'b>,
+}
+
+impl FieldVisitor for DebugVisitor<'_, '_> {
+    fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
+        self.out.field(field.key(), &AsJson(value));
+    }
+
+    fn redacted(&mut self, field: &'static FieldSchema) {
+        self.out.field(field.key(), &REDACTED);
+    }
+
+    fn masked<T: DisplayField + ?Sized>(
+        &mut self,
+        field: &'static FieldSchema,
+        value: &T,
+        keep_last: u8,
+    ) {
+        match treatment::mask(value, keep_last) {
+            Ok(text) => self.out.field(field.key(), &text.as_str()),
+            Err(_) => self.out.field(field.key(), &Unrenderable),
+        };
+    }
+
+    fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, _value: &T) {
+        self.out.field(field.key(), &REDACTED);
+    }
+}
+
+/// Shows a value as the JSON sinks would write, without an intermediate `String`.
+struct AsJson<'a, T: ?Sized>(&'a T);
+
+impl<T: Serialize + ?Sized> fmt::Debug for AsJson<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct FmtWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
+        impl io::Write for FmtWriter<'_, '_> {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                // serde_json writes whole UTF-8 sequences per call.
+                let text = std::str::from_utf8(buf).map_err(io::Error::other)?;
+                self.0.write_str(text).map_err(io::Error::other)?;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        serde_json::to_writer(FmtWriter(f), self.0).or_else(|_| f.write_str("<unserializable>"))
+    }
+}
+
+struct Unrenderable;
+
+impl fmt::Debug for Unrenderable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<unrenderable>")
+    }
+}
