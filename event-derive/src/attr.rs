@@ -464,6 +464,8 @@ fn version_value(
     }
 }
 
+/// The same grammar as `event_core::Version::from_str`, which the derive cannot call: event-core
+/// depends on this crate.
 fn parse_version(text: &str) -> Option<(u16, u16)> {
     let (major, minor) = text.split_once('.')?;
     let part = |p: &str| {
