@@ -84,3 +84,70 @@ impl fmt::Debug for Unrenderable {
         f.write_str("<unrenderable>")
     }
 }
+
+/// One field of an event, shown treated, for other `tracing` layers (`fmt`): computed only if a
+/// layer records it. Hashed fields show `"[REDACTED]"` (the key is the `EventLayer`'s).
+#[doc(hidden)]
+pub struct FieldDebug<'a, E> {
+    event: &'a E,
+    key: &'static str,
+}
+
+impl<'a, E> FieldDebug<'a, E> {
+    pub fn new(event: &'a E, key: &'static str) -> Self {
+        FieldDebug { event, key }
+    }
+}
+
+impl<E: Event> fmt::Debug for FieldDebug<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut visitor = OneField {
+            key: self.key,
+            out: f,
+            result: Ok(()),
+        };
+        self.event.__visit_fields(&mut visitor);
+        visitor.result
+    }
+}
+
+/// Writes the one field with `key`, as `Debug` of its treated JSON value.
+struct OneField<'a, 'b> {
+    key: &'static str,
+    out: &'a mut fmt::Formatter<'b>,
+    result: fmt::Result,
+}
+
+impl FieldVisitor for OneField<'_, '_> {
+    fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
+        if field.key() == self.key {
+            self.result = fmt::Debug::fmt(&AsJson(value), self.out);
+        }
+    }
+
+    fn redacted(&mut self, field: &'static FieldSchema) {
+        if field.key() == self.key {
+            self.result = fmt::Debug::fmt(REDACTED, self.out);
+        }
+    }
+
+    fn masked<T: DisplayField + ?Sized>(
+        &mut self,
+        field: &'static FieldSchema,
+        value: &T,
+        keep_last: u8,
+    ) {
+        if field.key() == self.key {
+            self.result = match treatment::mask(value, keep_last) {
+                Ok(text) => fmt::Debug::fmt(text.as_str(), self.out),
+                Err(_) => fmt::Debug::fmt(&Unrenderable, self.out),
+            };
+        }
+    }
+
+    fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, _value: &T) {
+        if field.key() == self.key {
+            self.result = fmt::Debug::fmt(REDACTED, self.out);
+        }
+    }
+}

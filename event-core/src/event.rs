@@ -49,4 +49,13 @@ pub trait Event: 'static {
     /// derive; the only way anything reads an event's fields.
     #[doc(hidden)]
     fn __visit_fields<V: FieldVisitor>(&self, visitor: &mut V);
+
+    /// The `tracing` field names of the event: `event.name`, `event.version`, then the output
+    /// key of every field that is not skipped.
+    #[doc(hidden)]
+    const __TRACING_FIELDS: &'static [&'static str];
+
+    /// Dispatches one `tracing` event with lazy, treated values for `__TRACING_FIELDS`.
+    #[doc(hidden)]
+    fn __dispatch(&self, metadata: &'static tracing_core::Metadata<'static>);
 }

@@ -44,25 +44,44 @@
 
 #![warn(missing_docs)]
 
+mod build_error;
 mod catalog;
+mod context;
 mod debug;
+mod emit;
+mod envelope;
 mod event;
+mod events_dropped;
 mod fields;
+mod guard;
 mod hash_key;
 mod kind;
+mod layer;
+mod pipeline;
+mod record;
 mod render;
 mod schema;
+mod sink;
+mod stats;
 mod treatment;
 mod version;
 
+pub use build_error::BuildError;
 pub use catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
+pub use context::CORRELATION_FIELDS;
 pub use event::Event;
 /// Derives [`Event`](trait@Event) for a struct; see the README for its attributes and rules.
 pub use event_derive::Event;
+pub use events_dropped::EventsDropped;
+pub use guard::EventGuard;
 pub use hash_key::{HashKey, HashKeyError, MIN_HASH_KEY_LEN};
 pub use kind::EventKind;
+pub use layer::{EventLayer, EventLayerBuilder};
+pub use pipeline::{FlushReport, Overflow, SinkFlush, SinkOptions};
 pub use render::{hash_key_missing_count, render_metadata, try_render_metadata, RenderError};
 pub use schema::{EventSchema, FieldSchema, ENVELOPE_FIELD_KEYS, HASH_PATTERN};
+pub use sink::{Batch, BatchEvent, Sink, SinkError};
+pub use stats::{DropReason, SinkStats, Stats};
 pub use treatment::{Sensitivity, Treatment, MASK, REDACTED};
 pub use version::{Version, VersionParseError};
 
@@ -70,7 +89,8 @@ pub use version::{Version, VersionParseError};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::CatalogEntry;
-    pub use crate::debug::debug_event;
+    pub use crate::debug::{debug_event, FieldDebug};
+    pub use crate::emit::{emit, EmitCallsite};
     pub use crate::fields::{
         DisplayField, EventField, FieldVisitor, OptionField, PlainField, VisitOptionValue,
         VisitPlainField, VisitUnsupportedField, WrittenAsOption,
@@ -79,6 +99,14 @@ pub mod __private {
     pub use inventory;
     pub use std::sync::OnceLock;
     pub use tracing::Level;
+    pub use tracing_core::field::{debug as debug_value, Value};
+    pub use tracing_core::Metadata;
+
+    /// Dispatches one `tracing` event for an `emit!`; `values` match `__TRACING_FIELDS`.
+    pub fn dispatch_event(metadata: &'static Metadata<'static>, values: &[Option<&dyn Value>]) {
+        let values = metadata.fields().value_set_all(values);
+        tracing_core::Event::dispatch(metadata, &values);
+    }
 
     /// The body of the stub impls emitted next to compile errors; never runs, as the crate
     /// does not compile.

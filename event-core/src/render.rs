@@ -116,42 +116,80 @@ pub fn try_render_metadata<E: Event>(
 }
 
 /// The metadata object of one event, as a `Serialize` value.
-struct Metadata<'a, E> {
-    event: &'a E,
-    ctx: TreatmentContext<'a>,
+pub(crate) struct Metadata<'a, E> {
+    pub(crate) event: &'a E,
+    pub(crate) ctx: TreatmentContext<'a>,
     /// The key of the field being written, so a failure can name it.
-    current: &'a Cell<&'static str>,
+    pub(crate) current: &'a Cell<&'static str>,
 }
 
 impl<E: Event> Serialize for Metadata<'_, E> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut visitor = MapVisitor {
-            map: serializer.serialize_map(None)?,
-            ctx: self.ctx,
-            current: self.current,
-            error: None,
-        };
-        self.event.__visit_fields(&mut visitor);
-        match visitor.error {
-            Some(err) => Err(err),
-            None => visitor.map.end(),
-        }
+        let mut map = serializer.serialize_map(None)?;
+        write_fields(
+            &mut map,
+            self.event,
+            Select::Metadata,
+            self.ctx,
+            self.current,
+        )?;
+        map.end()
+    }
+}
+
+/// Which of an event's fields to write.
+#[derive(Clone, Copy)]
+pub(crate) enum Select<'k> {
+    /// Those that go into `metadata`: all but the envelope's own (`user_id`, ...).
+    Metadata,
+    /// The one with this output key, which the envelope writes at its top level.
+    EnvelopeField(&'k str),
+}
+
+/// Writes the selected fields of `event`, treated, as entries of `map`; returns how many.
+pub(crate) fn write_fields<M: SerializeMap, E: Event>(
+    map: &mut M,
+    event: &E,
+    select: Select<'_>,
+    ctx: TreatmentContext<'_>,
+    current: &Cell<&'static str>,
+) -> Result<usize, M::Error> {
+    let mut visitor = MapVisitor {
+        map,
+        select,
+        ctx,
+        current,
+        written: 0,
+        error: None,
+    };
+    event.__visit_fields(&mut visitor);
+    match visitor.error {
+        Some(err) => Err(err),
+        None => Ok(visitor.written),
     }
 }
 
 /// Writes visited fields into a serde map, stopping at the first error.
-struct MapVisitor<'a, M: SerializeMap> {
-    map: M,
+struct MapVisitor<'a, 'k, M: SerializeMap> {
+    map: &'a mut M,
+    select: Select<'k>,
     ctx: TreatmentContext<'a>,
     current: &'a Cell<&'static str>,
+    written: usize,
     error: Option<M::Error>,
 }
 
-impl<M: SerializeMap> MapVisitor<'_, M> {
-    /// Whether `field` belongs in the metadata object (and nothing failed before it).
+impl<M: SerializeMap> MapVisitor<'_, '_, M> {
+    /// Whether `field` is selected (and nothing failed before it).
     fn wants(&mut self, field: &'static FieldSchema) -> bool {
-        self.current.set(field.key());
-        self.error.is_none() && !field.in_envelope()
+        let selected = match self.select {
+            Select::Metadata => !field.in_envelope(),
+            Select::EnvelopeField(key) => field.key() == key,
+        };
+        if selected {
+            self.current.set(field.key());
+        }
+        self.error.is_none() && selected
     }
 
     fn entry(
@@ -160,7 +198,10 @@ impl<M: SerializeMap> MapVisitor<'_, M> {
         value: Result<&str, treatment::DisplayFailed>,
     ) {
         let result = match value {
-            Ok(text) => self.map.serialize_entry(field.key(), text),
+            Ok(text) => self
+                .map
+                .serialize_entry(field.key(), text)
+                .map(|()| self.written += 1),
             Err(treatment::DisplayFailed) => Err(M::Error::custom(
                 "its `Display` implementation returned an error",
             )),
@@ -169,10 +210,11 @@ impl<M: SerializeMap> MapVisitor<'_, M> {
     }
 }
 
-impl<M: SerializeMap> FieldVisitor for MapVisitor<'_, M> {
+impl<M: SerializeMap> FieldVisitor for MapVisitor<'_, '_, M> {
     fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
         if self.wants(field) {
             self.error = self.map.serialize_entry(field.key(), value).err();
+            self.written += 1;
         }
     }
 

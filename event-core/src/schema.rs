@@ -138,9 +138,15 @@ pub struct EventSchema {
     fields: &'static [FieldSchema],
     json: Value,
     fingerprint: String,
+    encoded_size_hint: std::sync::atomic::AtomicUsize,
 }
 
 impl EventSchema {
+    /// The envelope size last written for this event type, for queue accounting.
+    pub(crate) fn encoded_size_hint(&self) -> &std::sync::atomic::AtomicUsize {
+        &self.encoded_size_hint
+    }
+
     /// The event name.
     pub fn name(&self) -> &'static str {
         self.name
@@ -271,6 +277,7 @@ pub fn build_schema(descriptor: &EventDescriptor) -> EventSchema {
         fields: descriptor.fields,
         json: Value::Object(schema),
         fingerprint,
+        encoded_size_hint: std::sync::atomic::AtomicUsize::new(0),
     }
 }
 

@@ -42,6 +42,12 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(index, field)| visit_field(index, field, krate));
+    let emitted_keys: Vec<String> = cont
+        .fields
+        .iter()
+        .filter(|field| !matches!(field.attrs.treatment, Some((Treatment::Skip, _))))
+        .map(|field| field.key())
+        .collect();
 
     quote! {
         #[doc(hidden)]
@@ -72,6 +78,22 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
 
                 fn __visit_fields<__V: #krate::__private::FieldVisitor>(&self, __visitor: &mut __V) {
                     #(#visits)*
+                }
+
+                const __TRACING_FIELDS: &'static [&'static str] =
+                    &["event.name", "event.version", #(#emitted_keys),*];
+
+                fn __dispatch(&self, __metadata: &'static #krate::__private::Metadata<'static>) {
+                    #krate::__private::dispatch_event(__metadata, &[
+                        ::core::option::Option::Some(&<Self as #krate::Event>::NAME
+                            as &dyn #krate::__private::Value),
+                        ::core::option::Option::Some(&#krate::__private::debug_value(
+                            ::core::format_args!("{}", <Self as #krate::Event>::VERSION),
+                        ) as &dyn #krate::__private::Value),
+                        #(::core::option::Option::Some(&#krate::__private::debug_value(
+                            #krate::__private::FieldDebug::new(self, #emitted_keys),
+                        ) as &dyn #krate::__private::Value)),*
+                    ]);
                 }
             }
 

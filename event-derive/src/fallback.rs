@@ -32,6 +32,12 @@ pub fn expand(input: &syn::DeriveInput, krate: &syn::Path, errors: syn::Error) -
                 fn __visit_fields<__V: #krate::__private::FieldVisitor>(&self, _: &mut __V) {
                     #krate::__private::invalid_event()
                 }
+
+                const __TRACING_FIELDS: &'static [&'static str] = &[];
+
+                fn __dispatch(&self, _: &'static #krate::__private::Metadata<'static>) {
+                    #krate::__private::invalid_event()
+                }
             }
 
             #[automatically_derived]

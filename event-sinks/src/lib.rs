@@ -1,2 +1,11 @@
-//! Sinks for `event-core`: `StdoutSink`, `FileSink`, `HttpSink`, `MemorySink` (SPEC §7).
-//! They arrive with the pipeline; this crate has no public items yet.
+//! Sinks for `event-core` (SPEC §7): where emitted events end up.
+//!
+//! - [`StdoutSink`]: NDJSON or human-readable lines on standard output.
+//! - [`MemorySink`]: keeps events in memory, for your tests.
+//!
+//! Every sink implements [`event_core::Sink`] and nothing else; add them to a layer with
+//! `EventLayer::builder().sink(..)`.
+
+mod memory;
+
+pub use memory::MemorySink;

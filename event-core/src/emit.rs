@@ -1,0 +1,216 @@
+//! `emit!`: from a call site to one `tracing` event, and from there to every `EventLayer`.
+//!
+//! Each `emit!` has its own static [`EmitCallsite`]. The event's type is only known once the
+//! call runs, so the callsite builds its `Metadata` (name = event name, target = the calling
+//! module, level per kind) on first use and registers itself with `tracing` then. After that an
+//! `emit!` that no subscriber wants costs a level check and an atomic load: no serialization,
+//! no allocation.
+//!
+//! An enabled event is dispatched with lazy, treated field values, so other layers (`fmt`) see
+//! the name, version and treated values, computed only if they look. An `EventLayer` does not
+//! look at them: during dispatch it *claims* the event through a thread-local [`Handoff`]
+//! (capturing the time, id and span context), and once dispatch returns, `emit` moves the
+//! typed event to each claiming pipeline. Nothing is serialized on the caller's thread.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Once, OnceLock};
+
+use tracing_core::callsite::{Callsite, Identifier};
+use tracing_core::field::FieldSet;
+use tracing_core::metadata::Kind;
+use tracing_core::subscriber::Interest;
+use tracing_core::{dispatcher, LevelFilter, Metadata};
+
+use crate::record::{Claim, Payload};
+use crate::Event;
+
+/// Emits a typed event: `emit!(UserLoggedIn { user_id, .. })`.
+///
+/// The event is taken by value. With no subscriber, or a filter that disables it, this costs a
+/// level check and an atomic load. Otherwise one `tracing` event is dispatched, named after the
+/// event, with the calling module as target and the event's level, so `EnvFilter` and
+/// per-layer filters work as usual; every `EventLayer` then gets the typed event.
+///
+/// ```
+/// use event_core::{emit, Event};
+///
+/// #[derive(Event)]
+/// #[event(kind = "business")]
+/// struct OrderPlaced {
+///     order_id: u64,
+/// }
+///
+/// emit!(OrderPlaced { order_id: 7 }); // no subscriber here: nearly free
+/// ```
+#[macro_export]
+macro_rules! emit {
+    ($event:expr $(,)?) => {{
+        static __EVENT_CALLSITE: $crate::__private::EmitCallsite =
+            $crate::__private::EmitCallsite::new(
+                ::core::module_path!(),
+                ::core::file!(),
+                ::core::line!(),
+            );
+        $crate::__private::emit(&__EVENT_CALLSITE, $event)
+    }};
+}
+
+const INTEREST_NEVER: u8 = 0;
+const INTEREST_SOMETIMES: u8 = 1;
+const INTEREST_ALWAYS: u8 = 2;
+const INTEREST_UNKNOWN: u8 = 3;
+
+/// The static callsite of one `emit!`. Used by the macro only.
+#[doc(hidden)]
+pub struct EmitCallsite {
+    module: &'static str,
+    file: &'static str,
+    line: u32,
+    metadata: OnceLock<Metadata<'static>>,
+    registration: Once,
+    interest: AtomicU8,
+}
+
+impl EmitCallsite {
+    pub const fn new(module: &'static str, file: &'static str, line: u32) -> Self {
+        EmitCallsite {
+            module,
+            file,
+            line,
+            metadata: OnceLock::new(),
+            registration: Once::new(),
+            interest: AtomicU8::new(INTEREST_UNKNOWN),
+        }
+    }
+
+    /// The metadata for events of type `E` at this call site, registered on first use.
+    /// One call site always emits the same type: the macro's expression has one type.
+    fn metadata<E: Event>(&'static self) -> &'static Metadata<'static> {
+        let metadata = self.metadata.get_or_init(|| {
+            Metadata::new(
+                E::NAME,
+                self.module,
+                E::LEVEL,
+                Some(self.file),
+                Some(self.line),
+                Some(self.module),
+                FieldSet::new(E::__TRACING_FIELDS, Identifier(self)),
+                Kind::EVENT,
+            )
+        });
+        self.registration
+            .call_once(|| tracing_core::callsite::register(self));
+        metadata
+    }
+
+    fn interest(&self) -> Interest {
+        match self.interest.load(Ordering::Relaxed) {
+            INTEREST_NEVER => Interest::never(),
+            INTEREST_ALWAYS => Interest::always(),
+            _ => Interest::sometimes(),
+        }
+    }
+}
+
+impl Callsite for EmitCallsite {
+    fn set_interest(&self, interest: Interest) {
+        let value = if interest.is_never() {
+            INTEREST_NEVER
+        } else if interest.is_always() {
+            INTEREST_ALWAYS
+        } else {
+            INTEREST_SOMETIMES
+        };
+        self.interest.store(value, Ordering::Relaxed);
+    }
+
+    fn metadata(&self) -> &Metadata<'_> {
+        self.metadata
+            .get()
+            .expect("an emit! callsite is registered only once its metadata is built")
+    }
+}
+
+/// The body of `emit!`. Used by the macro only.
+#[doc(hidden)]
+pub fn emit<E: Event + Send>(callsite: &'static EmitCallsite, event: E) {
+    // The check `tracing`'s own macros make first: compile-time and global maximum levels.
+    if E::LEVEL > tracing::level_filters::STATIC_MAX_LEVEL || E::LEVEL > LevelFilter::current() {
+        return;
+    }
+    let metadata = callsite.metadata::<E>();
+    let interest = callsite.interest();
+    if interest.is_never() {
+        return;
+    }
+    if !interest.is_always() && !dispatcher::get_default(|current| current.enabled(metadata)) {
+        return;
+    }
+    let claims = Handoff::dispatch(metadata, || event.__dispatch(metadata));
+    if claims.is_empty() {
+        return;
+    }
+    let payload: Arc<dyn Payload> = Arc::new(std::sync::Mutex::new(event));
+    for claim in claims {
+        claim.submit(Arc::clone(&payload));
+    }
+}
+
+thread_local! {
+    static HANDOFF: RefCell<Vec<Handoff>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The event being dispatched on this thread, for the `EventLayer`s to claim. A stack, since
+/// user code run during dispatch (a `Debug` impl read by another layer) may itself emit.
+pub(crate) struct Handoff {
+    metadata: *const Metadata<'static>,
+    claims: Vec<Claim>,
+}
+
+impl Handoff {
+    /// Runs `dispatch` with a handoff for `metadata` open, and returns what was claimed.
+    fn dispatch(metadata: &'static Metadata<'static>, dispatch: impl FnOnce()) -> Vec<Claim> {
+        struct Close;
+        impl Drop for Close {
+            fn drop(&mut self) {
+                HANDOFF.with(|stack| stack.borrow_mut().pop());
+            }
+        }
+        HANDOFF.with(|stack| {
+            stack.borrow_mut().push(Handoff {
+                metadata,
+                claims: Vec::new(),
+            })
+        });
+        let close = Close;
+        dispatch();
+        let claims = HANDOFF.with(|stack| {
+            stack
+                .borrow_mut()
+                .last_mut()
+                .map(|handoff| std::mem::take(&mut handoff.claims))
+                .unwrap_or_default()
+        });
+        drop(close);
+        claims
+    }
+
+    /// Claims the event being dispatched, if `metadata` is that of an `emit!` in progress on
+    /// this thread. Returns whether it was one.
+    pub(crate) fn claim(
+        metadata: &'static Metadata<'static>,
+        claim: impl FnOnce() -> Claim,
+    ) -> bool {
+        HANDOFF.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            match stack.last_mut() {
+                Some(handoff) if std::ptr::eq(handoff.metadata, metadata) => {
+                    handoff.claims.push(claim());
+                    true
+                }
+                _ => false,
+            }
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! `EventLayer`: the `tracing_subscriber` layer that takes typed events to the sinks (SPEC §6).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tracing_core::span::{Attributes, Id, Record as SpanRecord};
+use tracing_core::{Event as TracingEvent, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+use uuid::Uuid;
+
+use crate::context::{ContextFields, Correlation, SpanContext, MAX_CONTEXT_FIELDS};
+use crate::emit::Handoff;
+use crate::envelope::{EnvelopeConfig, EnvelopeWriter};
+use crate::pipeline::{in_pipeline_thread, sink_starter, Pipeline, SinkOptions, SinkStarter};
+use crate::record::{Claim, RecordMeta};
+use crate::stats::LayerCounters;
+use crate::{BuildError, EventGuard, HashKey, Sink};
+
+/// The layer that delivers `emit!`ted events to sinks. Build it with [`EventLayer::builder`]
+/// and add it to a `tracing_subscriber` registry beside your other layers.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// # #[derive(Default)] struct Null;
+/// # impl event_core::Sink for Null {
+/// #     fn name(&self) -> String { "null".into() }
+/// #     async fn write_batch(&mut self, _: &event_core::Batch<'_>) -> Result<(), event_core::SinkError> { Ok(()) }
+/// # }
+///
+/// let (layer, guard) = event_core::EventLayer::builder()
+///     .service("checkout")
+///     .environment("prod")
+///     .sink(Null)
+///     .build()?;
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// # let _ = subscriber;
+/// # drop(guard);
+/// # Ok::<(), event_core::BuildError>(())
+/// ```
+pub struct EventLayer {
+    pipeline: Arc<Pipeline>,
+    context: ContextFields,
+}
+
+impl EventLayer {
+    /// Starts configuring a layer.
+    pub fn builder() -> EventLayerBuilder {
+        EventLayerBuilder::default()
+    }
+
+    fn correlation<S>(&self, event: &TracingEvent<'_>, ctx: &Context<'_, S>) -> Correlation
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut correlation = Correlation::default();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(recorded) = span.extensions().get::<SpanContext>() {
+                    correlation.inherit(recorded);
+                }
+            }
+        }
+        correlation
+    }
+}
+
+impl<S> Layer<S> for EventLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut recorded = SpanContext::default();
+        recorded.record(&self.context, |visitor| attrs.record(visitor));
+        if recorded.is_empty() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(recorded);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<SpanContext>() {
+            Some(recorded) => recorded.record(&self.context, |visitor| values.record(visitor)),
+            None => {
+                let mut recorded = SpanContext::default();
+                recorded.record(&self.context, |visitor| values.record(visitor));
+                if !recorded.is_empty() {
+                    extensions.insert(recorded);
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
+        // Events from sink workers never re-enter a pipeline.
+        if in_pipeline_thread() {
+            return;
+        }
+        Handoff::claim(event.metadata(), || Claim {
+            pipeline: Arc::clone(&self.pipeline),
+            meta: RecordMeta {
+                timestamp: SystemTime::now(),
+                event_id: Uuid::now_v7(),
+                callsite: Some(event.metadata()),
+                correlation: self.correlation(event, &ctx),
+            },
+        });
+    }
+}
+
+/// Configures an [`EventLayer`]; see the README for every option.
+pub struct EventLayerBuilder {
+    resource: [(&'static str, Option<String>); 5],
+    hash_key: Option<Result<HashKey, crate::HashKeyError>>,
+    context_fields: Vec<String>,
+    source: bool,
+    shutdown_timeout: Duration,
+    sinks: Vec<SinkStarter>,
+}
+
+impl Default for EventLayerBuilder {
+    fn default() -> Self {
+        EventLayerBuilder {
+            resource: [
+                ("service", None),
+                ("service_version", None),
+                ("environment", None),
+                ("region", None),
+                ("host", None),
+            ],
+            hash_key: None,
+            context_fields: Vec::new(),
+            source: true,
+            shutdown_timeout: Duration::from_secs(5),
+            sinks: Vec::new(),
+        }
+    }
+}
+
+impl EventLayerBuilder {
+    fn resource(mut self, index: usize, value: impl Into<String>) -> Self {
+        self.resource[index].1 = Some(value.into());
+        self
+    }
+
+    /// The envelope's `service`.
+    pub fn service(self, name: impl Into<String>) -> Self {
+        self.resource(0, name)
+    }
+    /// The envelope's `service_version`.
+    pub fn service_version(self, version: impl Into<String>) -> Self {
+        self.resource(1, version)
+    }
+    /// The envelope's `environment`.
+    pub fn environment(self, environment: impl Into<String>) -> Self {
+        self.resource(2, environment)
+    }
+    /// The envelope's `region`.
+    pub fn region(self, region: impl Into<String>) -> Self {
+        self.resource(3, region)
+    }
+    /// The envelope's `host`.
+    pub fn host(self, host: impl Into<String>) -> Self {
+        self.resource(4, host)
+    }
+
+    /// The key for `#[event(hash)]` fields, at least 32 bytes (checked by `build`). Without
+    /// one, hashed fields are written `"[REDACTED]"` and counted in `hash_key_missing`.
+    pub fn hash_key(mut self, key_id: &str, key: impl AsRef<[u8]>) -> Self {
+        self.hash_key = Some(HashKey::new(key_id, key.as_ref()));
+        self
+    }
+
+    /// Copies the span field `name` to the envelope's top level, like `request_id`.
+    pub fn context_field(mut self, name: impl Into<String>) -> Self {
+        self.context_fields.push(name.into());
+        self
+    }
+
+    /// Whether envelopes carry `source: {module, file, line}` of the `emit!` (default: yes).
+    pub fn source(mut self, enabled: bool) -> Self {
+        self.source = enabled;
+        self
+    }
+
+    /// How long dropping the guard waits for sinks to finish (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Adds a sink with the default queue ([`SinkOptions::new`]).
+    pub fn sink<S: Sink>(self, sink: S) -> Self {
+        self.sink_with(sink, SinkOptions::default())
+    }
+
+    /// Adds a sink with its own queue bound and overflow policy.
+    pub fn sink_with<S: Sink>(mut self, sink: S, options: SinkOptions) -> Self {
+        self.sinks.push(sink_starter(sink, options));
+        self
+    }
+
+    /// Checks the configuration and starts one worker thread per sink.
+    pub fn build(self) -> Result<(EventLayer, EventGuard), BuildError> {
+        let hash_key = self
+            .hash_key
+            .transpose()
+            .map_err(|err| BuildError::with_source("hash_key", err.to_string(), err))?;
+        for name in &self.context_fields {
+            let snake = name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !snake {
+                return Err(BuildError::new(
+                    format!("context_field({name:?})"),
+                    "a context field is a snake_case span field name, such as \"tenant_id\"",
+                ));
+            }
+        }
+        let context = ContextFields::new(&self.context_fields);
+        if context.names().len() > MAX_CONTEXT_FIELDS {
+            return Err(BuildError::new(
+                "context_field",
+                format!(
+                    "at most {} context fields can be added beside the five standard ones",
+                    MAX_CONTEXT_FIELDS - 5
+                ),
+            ));
+        }
+        if self.sinks.is_empty() {
+            return Err(BuildError::new(
+                "sink",
+                "the layer has no sink: add one with .sink(..), such as event_sinks::StdoutSink::new()",
+            ));
+        }
+        let writer = EnvelopeWriter {
+            config: EnvelopeConfig {
+                resource: self
+                    .resource
+                    .into_iter()
+                    .filter_map(|(key, value)| value.map(|v| (key, v)))
+                    .collect(),
+                context: Some(context.clone()),
+                source: self.source,
+            },
+            hash_key,
+            counters: Arc::new(LayerCounters::default()),
+        };
+        let (pipeline, workers) = Pipeline::start(writer, self.sinks)?;
+        let pipeline = Arc::new(pipeline);
+        let layer = EventLayer {
+            pipeline: Arc::clone(&pipeline),
+            context,
+        };
+        Ok((
+            layer,
+            EventGuard::new(pipeline, workers, self.shutdown_timeout),
+        ))
+    }
+}

@@ -1,0 +1,241 @@
+//! One sink's bounded queue: bounded in (estimated) bytes, with the sink's overflow policy.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::envelope::EnvelopeWriter;
+use crate::record::Record;
+use crate::stats::{DropReason, SinkCounters, SinkStats};
+use crate::{BuildError, Sink};
+
+/// What happens to an event when a sink's queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop it, counted with reason `queue_full`; `emit!` never waits. The default.
+    DropNewest,
+    /// Make `emit!` wait for space, at most `timeout`; then drop it with reason
+    /// `block_timeout`. Nothing is lost while the sink keeps up within the timeout.
+    Block {
+        /// The longest `emit!` waits.
+        timeout: Duration,
+    },
+}
+
+/// How one sink's queue behaves.
+#[derive(Clone, Debug)]
+pub struct SinkOptions {
+    pub(crate) max_queue_bytes: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) max_batch_events: usize,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            max_queue_bytes: 16 << 20,
+            overflow: Overflow::DropNewest,
+            max_batch_events: 1024,
+        }
+    }
+}
+
+impl SinkOptions {
+    /// The defaults: a 16 MiB queue, [`Overflow::DropNewest`], batches of up to 1024 events.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The queue's bound, in estimated encoded bytes.
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// What happens when the queue is full.
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The most events handed to the sink in one batch.
+    pub fn max_batch_events(mut self, events: usize) -> Self {
+        self.max_batch_events = events;
+        self
+    }
+}
+
+pub(crate) enum Item {
+    Event(Arc<Record>),
+    Flush(Sender<()>),
+    Shutdown(Sender<()>),
+}
+
+/// What the queue's producers and its worker share.
+pub(crate) struct SinkShared {
+    pub(crate) counters: SinkCounters,
+    /// Signalled when the worker frees queue space, for `Overflow::Block`.
+    space: Mutex<()>,
+    space_freed: Condvar,
+    max_queue_bytes: u64,
+}
+
+impl SinkShared {
+    /// Returns `bytes` of queue space once the worker is done with their events.
+    pub(crate) fn release(&self, bytes: u64, events: u64) {
+        self.counters.queue_bytes.fetch_sub(bytes, Ordering::SeqCst);
+        self.counters.pending.fetch_sub(events, Ordering::Relaxed);
+        let _lock = self.space.lock().unwrap_or_else(|p| p.into_inner());
+        self.space_freed.notify_all();
+    }
+
+    /// Reserves `bytes`, if they fit.
+    fn try_reserve(&self, bytes: u64) -> bool {
+        self.counters
+            .queue_bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                (used + bytes <= self.max_queue_bytes).then_some(used + bytes)
+            })
+            .is_ok()
+    }
+}
+
+/// The producers' end of one sink's queue.
+pub(crate) struct SinkQueue {
+    name: String,
+    sender: Sender<Item>,
+    shared: Arc<SinkShared>,
+    overflow: Overflow,
+}
+
+/// Starts `sink`'s worker thread and returns its queue.
+pub(crate) fn start<S: Sink>(
+    sink: S,
+    options: SinkOptions,
+    writer: Arc<EnvelopeWriter>,
+) -> Result<(SinkQueue, JoinHandle<()>), BuildError> {
+    let name = sink.name();
+    if options.max_queue_bytes == 0 || options.max_batch_events == 0 {
+        return Err(BuildError::new(
+            format!("sink `{name}` options"),
+            "max_queue_bytes and max_batch_events must be at least 1",
+        ));
+    }
+    let (sender, receiver): (Sender<Item>, Receiver<Item>) = crossbeam_channel::unbounded();
+    let shared = Arc::new(SinkShared {
+        counters: SinkCounters::default(),
+        space: Mutex::new(()),
+        space_freed: Condvar::new(),
+        max_queue_bytes: options.max_queue_bytes as u64,
+    });
+    let worker = super::worker::spawn(
+        sink,
+        &name,
+        receiver,
+        Arc::clone(&shared),
+        writer,
+        options.max_batch_events,
+    )
+    .map_err(|err| {
+        BuildError::with_source(
+            format!("sink `{name}`"),
+            "could not start its worker thread",
+            err,
+        )
+    })?;
+    let queue = SinkQueue {
+        name,
+        sender,
+        shared,
+        overflow: options.overflow,
+    };
+    Ok((queue, worker))
+}
+
+impl SinkQueue {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn stats(&self) -> SinkStats {
+        self.shared.counters.snapshot(&self.name)
+    }
+
+    pub(crate) fn pending(&self) -> u64 {
+        self.shared.counters.pending.load(Ordering::Relaxed)
+    }
+
+    /// Counts an event this sink will not get.
+    pub(crate) fn reject(&self, reason: DropReason) {
+        self.shared.counters.emitted.fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.drop(reason, 1);
+    }
+
+    /// Queues `record`, or counts why not. Waits only under `Overflow::Block`.
+    pub(crate) fn enqueue(&self, record: Arc<Record>, closed: &AtomicBool) {
+        let counters = &self.shared.counters;
+        let bytes = record.queue_bytes as u64;
+        if bytes > self.shared.max_queue_bytes {
+            return self.reject(DropReason::TooLarge);
+        }
+        if !self.shared.try_reserve(bytes) {
+            let reserved = match self.overflow {
+                Overflow::DropNewest => false,
+                Overflow::Block { timeout } => self.wait_for_space(bytes, timeout, closed),
+            };
+            if !reserved {
+                let reason = match self.overflow {
+                    _ if closed.load(Ordering::SeqCst) => DropReason::Shutdown,
+                    Overflow::DropNewest => DropReason::QueueFull,
+                    Overflow::Block { .. } => DropReason::BlockTimeout,
+                };
+                return self.reject(reason);
+            }
+        }
+        counters.emitted.fetch_add(1, Ordering::Relaxed);
+        counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        counters.pending.fetch_add(1, Ordering::Relaxed);
+        if self.sender.send(Item::Event(record)).is_err() {
+            // The worker is gone (it stopped at shutdown): account the event here.
+            counters.enqueued.fetch_sub(1, Ordering::Relaxed);
+            counters.emitted.fetch_sub(1, Ordering::Relaxed);
+            self.shared.release(bytes, 1);
+            self.reject(DropReason::Shutdown);
+        }
+    }
+
+    fn wait_for_space(&self, bytes: u64, timeout: Duration, closed: &AtomicBool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut lock = self.shared.space.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if self.shared.try_reserve(bytes) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || closed.load(Ordering::SeqCst) {
+                return false;
+            }
+            lock = self
+                .shared
+                .space_freed
+                .wait_timeout(lock, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Wakes `emit!` calls blocked on this queue (at shutdown).
+    pub(crate) fn wake_blocked(&self) {
+        let _lock = self.shared.space.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.space_freed.notify_all();
+    }
+
+    /// Sends a control item behind the queued events; returns where its answer will come.
+    pub(crate) fn send_control(&self, item: fn(Sender<()>) -> Item) -> Option<Receiver<()>> {
+        let (done, wait) = crossbeam_channel::bounded(1);
+        self.sender.send(item(done)).ok().map(|()| wait)
+    }
+}

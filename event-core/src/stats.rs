@@ -1,0 +1,213 @@
+//! Counters (SPEC §7.1): what happened to every event, per sink and overall.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Why an event did not reach a sink.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum DropReason {
+    /// The sink's queue was full under [`Overflow::DropNewest`](crate::Overflow::DropNewest).
+    QueueFull,
+    /// The queue stayed full for the whole [`Overflow::Block`](crate::Overflow::Block) timeout.
+    BlockTimeout,
+    /// The event alone is larger than the sink's whole queue.
+    TooLarge,
+    /// Emitted after the pipeline was shut down.
+    Shutdown,
+    /// A field's own `Serialize` or `Display` failed or panicked.
+    SerializeError,
+    /// The sink returned an error for the batch.
+    SinkError,
+    /// The sink panicked while writing the batch.
+    SinkPanic,
+}
+
+impl DropReason {
+    /// Every reason.
+    pub const ALL: [DropReason; 7] = [
+        DropReason::QueueFull,
+        DropReason::BlockTimeout,
+        DropReason::TooLarge,
+        DropReason::Shutdown,
+        DropReason::SerializeError,
+        DropReason::SinkError,
+        DropReason::SinkPanic,
+    ];
+
+    /// `"queue_full"`, `"block_timeout"`, `"too_large"`, `"shutdown"`, `"serialize_error"`,
+    /// `"sink_error"`, `"sink_panic"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::BlockTimeout => "block_timeout",
+            DropReason::TooLarge => "too_large",
+            DropReason::Shutdown => "shutdown",
+            DropReason::SerializeError => "serialize_error",
+            DropReason::SinkError => "sink_error",
+            DropReason::SinkPanic => "sink_panic",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A snapshot of a layer's counters, from [`EventGuard::stats`](crate::EventGuard::stats).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events this layer received from `emit!`.
+    pub emitted: u64,
+    /// Events whose own `Serialize`/`Display` failed or panicked (each sink also counts them
+    /// as dropped with reason `serialize_error`).
+    pub serialize_errors: u64,
+    /// Hashed values written `"[REDACTED]"` because the layer has no hash key.
+    pub hash_key_missing: u64,
+    /// The last serialize error, naming the event and field (never a value).
+    pub last_serialize_error: Option<String>,
+    /// Per sink, in the order they were added.
+    pub sinks: Vec<SinkStats>,
+}
+
+impl Stats {
+    /// The stats of the sink named `name`.
+    pub fn sink(&self, name: &str) -> Option<&SinkStats> {
+        self.sinks.iter().find(|sink| sink.name == name)
+    }
+}
+
+/// What happened to the events that reached one sink.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// The sink's name.
+    pub name: String,
+    /// Events offered to this sink.
+    pub emitted: u64,
+    /// Events accepted into its queue.
+    pub enqueued: u64,
+    /// Events the sink reported written.
+    pub delivered: u64,
+    /// Events lost, by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+    /// Attempts the sink repeated (not losses).
+    pub retried: u64,
+    /// Events kept on disk for later delivery.
+    pub spooled: u64,
+    /// Events written to a dead-letter file.
+    pub dead_lettered: u64,
+    /// Estimated bytes waiting in the queue (each event counted at its type's last encoded
+    /// size).
+    pub queue_bytes: u64,
+    /// Events accepted but not yet written or dropped.
+    pub pending: u64,
+    /// `events_dropped` reports written into this sink.
+    pub drop_reports: u64,
+    /// The sink's last error message.
+    pub last_error: Option<String>,
+}
+
+impl SinkStats {
+    /// All drops, whatever the reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    /// Drops for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped.get(&reason).copied().unwrap_or(0)
+    }
+
+    /// Whether every event offered is accounted for: `emitted == delivered + dead_lettered +
+    /// spooled + dropped`. Holds once the pipeline is quiet (after a complete flush).
+    pub fn is_conserved(&self) -> bool {
+        self.emitted == self.delivered + self.dead_lettered + self.spooled + self.dropped_total()
+    }
+}
+
+/// The live counters of one sink.
+#[derive(Default)]
+pub(crate) struct SinkCounters {
+    pub(crate) emitted: AtomicU64,
+    pub(crate) enqueued: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    dropped: [AtomicU64; DropReason::ALL.len()],
+    pub(crate) retried: AtomicU64,
+    pub(crate) spooled: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) queue_bytes: AtomicU64,
+    pub(crate) pending: AtomicU64,
+    pub(crate) drop_reports: AtomicU64,
+    /// Drops not yet reported in-band, by reason.
+    unreported: [AtomicU64; DropReason::ALL.len()],
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl SinkCounters {
+    pub(crate) fn drop(&self, reason: DropReason, count: u64) {
+        self.dropped[reason as usize].fetch_add(count, Ordering::Relaxed);
+        self.unreported[reason as usize].fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Takes the drops not yet reported, by reason.
+    pub(crate) fn take_unreported(&self) -> BTreeMap<DropReason, u64> {
+        DropReason::ALL
+            .iter()
+            .filter_map(|&reason| {
+                let count = self.unreported[reason as usize].swap(0, Ordering::Relaxed);
+                (count > 0).then_some((reason, count))
+            })
+            .collect()
+    }
+
+    /// Puts back drops whose report could not be written.
+    pub(crate) fn restore_unreported(&self, counts: &BTreeMap<DropReason, u64>) {
+        for (&reason, &count) in counts {
+            self.unreported[reason as usize].fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn set_last_error(&self, message: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    }
+
+    pub(crate) fn snapshot(&self, name: &str) -> SinkStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        SinkStats {
+            name: name.to_owned(),
+            emitted: load(&self.emitted),
+            enqueued: load(&self.enqueued),
+            delivered: load(&self.delivered),
+            dropped: DropReason::ALL
+                .iter()
+                .filter_map(|&reason| {
+                    let count = load(&self.dropped[reason as usize]);
+                    (count > 0).then_some((reason, count))
+                })
+                .collect(),
+            retried: load(&self.retried),
+            spooled: load(&self.spooled),
+            dead_lettered: load(&self.dead_lettered),
+            queue_bytes: load(&self.queue_bytes),
+            pending: load(&self.pending),
+            drop_reports: load(&self.drop_reports),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}
+
+/// The live counters of a layer, beside its sinks'.
+#[derive(Default)]
+pub(crate) struct LayerCounters {
+    pub(crate) emitted: AtomicU64,
+    pub(crate) serialize_errors: AtomicU64,
+    pub(crate) hash_key_missing: AtomicU64,
+    pub(crate) last_serialize_error: Mutex<Option<String>>,
+}
