@@ -70,12 +70,12 @@ fn catalog_lists_every_event_type_once() {
             ),
             (
                 "catalog::mirror::InvoiceSentCopy".into(),
-                // The pipeline's own report of lost events is an event too.
-                (
-                    "event_core::events_dropped::EventsDropped".into(),
-                    "events_dropped 1.0".into()
-                ),
                 "invoice_sent 1.0".into()
+            ),
+            // The pipeline's own report of lost events is an event too.
+            (
+                "event_core::events_dropped::EventsDropped".into(),
+                "events_dropped 1.0".into()
             ),
         ]
     );
