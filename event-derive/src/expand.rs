@@ -55,6 +55,9 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
             static __EVENT_FIELDS: [#krate::FieldSchema; #field_count] = [#(#field_schemas),*];
 
             #[automatically_derived]
+            // Not listed as "the trait is implemented for ..." when some other type is not an
+            // event: the list would only name unrelated events.
+            #[diagnostic::do_not_recommend]
             impl #krate::Event for #ident {
                 const NAME: &'static str = #name;
                 const VERSION: #krate::Version = #krate::Version::new(#major, #minor);
