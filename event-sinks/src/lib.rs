@@ -7,5 +7,7 @@
 //! `EventLayer::builder().sink(..)`.
 
 mod memory;
+mod stdout;
 
 pub use memory::MemorySink;
+pub use stdout::{StdoutFormat, StdoutSink, StdoutSinkBuilder};

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use event_core::{Batch, Sink, SinkError};
 
-/// Keeps every event it receives, parsed, in memory. Clones share the same events, so keep a
+/// Keeps every event it receives in memory, as the line a file would hold. Clones share the same events, so keep a
 /// clone to inspect what a layer delivered:
 ///
 /// ```
@@ -19,7 +19,7 @@ use event_core::{Batch, Sink, SinkError};
 #[derive(Clone, Debug)]
 pub struct MemorySink {
     name: String,
-    events: Arc<Mutex<Vec<serde_json::Value>>>,
+    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for MemorySink {
@@ -38,12 +38,20 @@ impl MemorySink {
     pub fn named(name: impl Into<String>) -> Self {
         MemorySink {
             name: name.into(),
-            events: Arc::default(),
+            lines: Arc::default(),
         }
     }
 
-    /// Every envelope received so far, in order.
+    /// Every envelope received so far, in order, parsed.
     pub fn events(&self) -> Vec<serde_json::Value> {
+        self.lock()
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("checked when received"))
+            .collect()
+    }
+
+    /// Every envelope received so far, in order, exactly as written (one line of JSON each).
+    pub fn lines(&self) -> Vec<String> {
         self.lock().clone()
     }
 
@@ -62,8 +70,8 @@ impl MemorySink {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<serde_json::Value>> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -73,12 +81,15 @@ impl Sink for MemorySink {
     }
 
     async fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        let parsed = batch
-            .iter()
-            .map(|event| serde_json::from_slice(event.json()))
-            .collect::<Result<Vec<serde_json::Value>, _>>()
-            .map_err(|err| SinkError::with_source("an envelope is not valid JSON", err))?;
-        self.lock().extend(parsed);
+        let mut lines = Vec::with_capacity(batch.len());
+        for event in batch.iter() {
+            serde_json::from_slice::<serde::de::IgnoredAny>(event.json())
+                .map_err(|err| SinkError::with_source("an envelope is not valid JSON", err))?;
+            let line = String::from_utf8(event.json().to_vec())
+                .map_err(|err| SinkError::with_source("an envelope is not UTF-8", err))?;
+            lines.push(line);
+        }
+        self.lock().extend(lines);
         Ok(())
     }
 }

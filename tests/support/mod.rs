@@ -1,5 +1,7 @@
-//! Realistic events shared by the end-to-end tests.
+//! Realistic events shared by the end-to-end tests, and test sinks.
 #![allow(dead_code)]
+
+pub mod sinks;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,0 +1,469 @@
+//! The pipeline end to end (SPEC §4–§7): envelope, span context, other layers, conservation
+//! under overload, isolation, faults, flush and shutdown.
+
+mod support;
+
+use std::thread;
+use std::time::Duration;
+
+use event_core::{emit, DropReason, Event, EventLayer, Overflow, SinkOptions};
+use event_sinks::{MemorySink, StdoutSink};
+use support::sinks::{key_order, SharedBuffer, SlowSink, StuckSink};
+use support::*;
+use tracing_subscriber::prelude::*;
+
+const FLUSH: Duration = Duration::from_secs(30);
+
+#[test]
+fn envelope_keys_are_written_in_order() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder()
+        .service("checkout")
+        .service_version("1.4.2")
+        .environment("prod")
+        .region("eu-west-1")
+        .host("web-1")
+        .context_field("tenant_id")
+        .hash_key("k1", [7u8; 32])
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!(
+            "request",
+            trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+            span_id = "00f067aa0ba902b7",
+            request_id = "req-1",
+            session_id = "s-1",
+            tenant_id = "acme"
+        );
+        let _entered = span.enter();
+        emit!(login_attempt());
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let lines = sink.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        key_order(&lines[0]),
+        [
+            "timestamp",
+            "event_id",
+            "event_name",
+            "event_type",
+            "event_version",
+            "level",
+            "service",
+            "service_version",
+            "environment",
+            "region",
+            "host",
+            "trace_id",
+            "span_id",
+            "request_id",
+            "user_id",
+            "session_id",
+            "tenant_id",
+            "source",
+            "metadata",
+        ]
+    );
+    let event = &sink.events()[0];
+    let timestamp = event["timestamp"].as_str().unwrap();
+    assert_eq!(
+        timestamp.len(),
+        "2026-11-21T10:30:00.123456Z".len(),
+        "{timestamp}"
+    );
+    assert!(
+        timestamp.ends_with('Z') && timestamp.as_bytes()[19] == b'.',
+        "{timestamp}"
+    );
+    let id = event["event_id"].as_str().unwrap();
+    let parsed = uuid::Uuid::parse_str(id).unwrap();
+    assert_eq!(parsed.get_version_num(), 7);
+    assert_eq!(id, parsed.hyphenated().to_string(), "lowercase hyphenated");
+    assert_eq!(event["event_name"], "user_login_attempt");
+    assert_eq!(event["event_type"], "security");
+    assert_eq!(event["event_version"], "1.1");
+    assert_eq!(event["level"], "WARN");
+    // The payload's `user_id` is written at the top level, not in `metadata`.
+    assert_eq!(event["user_id"], "u-42");
+    assert!(event["metadata"].get("user_id").is_none());
+    assert_eq!(event["source"]["module"], "pipeline");
+    assert!(event["source"]["line"].as_u64().unwrap() > 0);
+    assert_eq!(event["metadata"]["password"], "[REDACTED]");
+    assert_eq!(event["metadata"]["card_number"], "********1111");
+    assert!(event["metadata"]["email"]
+        .as_str()
+        .unwrap()
+        .starts_with("hmac-sha256:k1:"));
+}
+
+#[test]
+fn span_context_innermost_wins_and_follows_record() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let outer = tracing::info_span!(
+            "outer",
+            request_id = "outer-req",
+            user_id = 7u64,
+            trace_id = tracing::field::Empty
+        );
+        let _outer = outer.enter();
+        {
+            let inner = tracing::info_span!("inner", request_id = "inner-req");
+            let _inner = inner.enter();
+            emit!(CacheWarmed);
+            outer.record("trace_id", "t-9");
+            emit!(CacheWarmed);
+        }
+        emit!(CacheWarmed);
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let events = sink.events();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0]["request_id"], "inner-req");
+    assert_eq!(events[0]["user_id"], 7);
+    assert!(events[0].get("trace_id").is_none());
+    assert_eq!(events[1]["trace_id"], "t-9", "Span::record is seen");
+    assert_eq!(events[1]["request_id"], "inner-req");
+    assert_eq!(events[2]["request_id"], "outer-req");
+    assert_eq!(events[2]["trace_id"], "t-9");
+}
+
+#[test]
+fn other_layers_and_sinks_never_see_a_secret() {
+    let fmt_text = SharedBuffer::default();
+    let fmt_json = SharedBuffer::default();
+    let stdout = SharedBuffer::default();
+    let (layer, guard) = EventLayer::builder()
+        .hash_key("k1", [9u8; 32])
+        .sink(StdoutSink::builder().writer(stdout.clone()).build())
+        .sink(
+            StdoutSink::builder()
+                .format(event_sinks::StdoutFormat::Pretty)
+                .writer(stdout.clone())
+                .build(),
+        )
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(fmt_text.clone())
+                .with_ansi(false),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(fmt_json.clone()),
+        )
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        emit!(login_attempt());
+        emit!(payment());
+        emit!(session_started());
+        emit!(export_failed());
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    for (what, output) in [
+        ("fmt", fmt_text.text()),
+        ("fmt json", fmt_json.text()),
+        ("stdout", stdout.text()),
+    ] {
+        for canary in canaries() {
+            assert!(
+                !output.contains(canary),
+                "`{canary}` leaked into {what}: {output}"
+            );
+        }
+        assert!(output.contains("user_login_attempt"), "{what}: {output}");
+        assert!(
+            output.contains("********1111"),
+            "{what} shows masked values: {output}"
+        );
+    }
+    let fmt = fmt_text.text();
+    assert!(fmt.contains("event.version=1.1"), "{fmt}");
+    assert!(fmt.contains(r#"password="[REDACTED]""#), "{fmt}");
+    // One event is one line, in every format, whatever the values hold.
+    assert_eq!(stdout.text().lines().count(), 8, "{}", stdout.text());
+}
+
+#[test]
+fn drop_newest_under_overload_conserves_and_reports() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder()
+        .sink_with(
+            SlowSink {
+                inner: sink.clone(),
+                delay: Duration::from_millis(2),
+            },
+            SinkOptions::new()
+                .max_queue_bytes(16 << 10)
+                .overflow(Overflow::DropNewest),
+        )
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    emit_from_threads(&dispatch, 4, 100_000);
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = guard.stats();
+    let memory = &stats.sinks[0];
+    assert_eq!(stats.emitted, 400_000);
+    assert_eq!(memory.emitted, 400_000);
+    assert!(memory.dropped(DropReason::QueueFull) > 0, "{memory:?}");
+    assert_eq!(
+        memory.emitted,
+        memory.delivered + memory.dropped_total(),
+        "{memory:?}"
+    );
+    assert!(memory.is_conserved());
+    assert_eq!(memory.pending, 0);
+    assert_eq!(memory.queue_bytes, 0);
+    // The losses were reported in-band, in full.
+    let events = sink.events();
+    let reports: Vec<_> = events
+        .iter()
+        .filter(|e| e["event_name"] == "events_dropped")
+        .collect();
+    assert!(!reports.is_empty());
+    assert_eq!(reports.len() as u64, memory.drop_reports);
+    let reported: u64 = reports
+        .iter()
+        .map(|e| e["metadata"]["dropped"].as_u64().unwrap())
+        .sum();
+    assert_eq!(reported, memory.dropped_total());
+    assert_eq!(reports[0]["event_type"], "system_event");
+    let user_events = events.len() as u64 - reports.len() as u64;
+    assert_eq!(user_events, memory.delivered);
+}
+
+#[test]
+fn block_under_overload_loses_nothing() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder()
+        .sink_with(
+            SlowSink {
+                inner: sink.clone(),
+                delay: Duration::from_micros(200),
+            },
+            SinkOptions::new()
+                .max_queue_bytes(64 << 10)
+                .overflow(Overflow::Block {
+                    timeout: Duration::from_secs(60),
+                }),
+        )
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    emit_from_threads(&dispatch, 4, 100_000);
+    assert!(guard.flush(FLUSH).is_complete());
+    let memory = &guard.stats().sinks[0];
+    assert_eq!(memory.emitted, 400_000);
+    assert_eq!(memory.delivered, 400_000, "{memory:?}");
+    assert_eq!(memory.dropped_total(), 0);
+    assert_eq!(sink.len(), 400_000);
+    // Every thread's events arrive, each thread's in order.
+    let mut next = [0u64; 4];
+    for event in sink.events() {
+        let thread = event["metadata"]["thread"].as_u64().unwrap() as usize;
+        assert_eq!(event["metadata"]["seq"].as_u64().unwrap(), next[thread]);
+        next[thread] += 1;
+    }
+}
+
+#[derive(Event)]
+#[event(kind = "system_event")]
+struct LoadTick {
+    thread: u64,
+    seq: u64,
+}
+
+fn emit_from_threads(dispatch: &tracing::Dispatch, threads: u64, per_thread: u64) {
+    thread::scope(|scope| {
+        for thread in 0..threads {
+            let dispatch = dispatch.clone();
+            scope.spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for seq in 0..per_thread {
+                        emit!(LoadTick { thread, seq });
+                    }
+                })
+            });
+        }
+    });
+}
+
+#[test]
+fn a_stuck_sink_delays_neither_other_sinks_nor_the_caller() {
+    let healthy = MemorySink::named("healthy");
+    let (layer, guard) = EventLayer::builder()
+        .sink_with(StuckSink, SinkOptions::new().max_queue_bytes(8 << 10))
+        .sink(healthy.clone())
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        // Far more than the stuck sink's queue holds: were `emit!` to wait, this would hang.
+        for seq in 0..5_000 {
+            emit!(LoadTick { thread: 0, seq });
+        }
+    });
+    // Long enough for the healthy sink; the stuck one holds the flush for all of it.
+    let timeout = Duration::from_secs(2);
+    let report = guard.flush(timeout);
+    assert!(!report.is_complete());
+    assert!(report.elapsed() >= timeout);
+    let stuck = &report.sinks()[0];
+    assert!(!stuck.done && stuck.pending > 0, "{report:?}");
+    assert!(report.sinks()[1].done, "{report:?}");
+    assert_eq!(healthy.len(), 5_000);
+    let stats = guard.stats();
+    let stuck = stats.sink("stuck").unwrap();
+    assert!(stuck.dropped(DropReason::QueueFull) > 0);
+    assert_eq!(stuck.emitted, stuck.pending + stuck.dropped_total());
+    let shutdown = guard.shutdown(Duration::from_millis(100));
+    assert!(
+        !shutdown.is_complete(),
+        "the stuck sink is reported, not waited for"
+    );
+}
+
+/// A field whose own `Serialize` fails or panics.
+struct Flaky {
+    panic: bool,
+}
+
+impl serde::Serialize for Flaky {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        if self.panic {
+            panic!("flaky serializer panicked");
+        }
+        Err(serde::ser::Error::custom("flaky serializer failed"))
+    }
+}
+
+impl schemars::JsonSchema for Flaky {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Flaky".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
+#[derive(Event)]
+#[event(kind = "error")]
+struct SyncFailed {
+    #[event(redact)]
+    password: String,
+    flaky: Flaky,
+}
+
+#[test]
+fn failing_user_code_is_counted_and_the_next_event_flows() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(SyncFailed {
+            password: CANARY_PASSWORD.into(),
+            flaky: Flaky { panic: true },
+        });
+        emit!(CacheWarmed);
+        emit!(SyncFailed {
+            password: CANARY_PASSWORD.into(),
+            flaky: Flaky { panic: false },
+        });
+        emit!(CacheWarmed);
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = guard.stats();
+    assert_eq!(stats.serialize_errors, 2);
+    let memory = &stats.sinks[0];
+    assert_eq!(memory.dropped(DropReason::SerializeError), 2);
+    assert_eq!(memory.delivered, 2);
+    assert!(memory.is_conserved());
+    let error = stats.last_serialize_error.unwrap();
+    assert!(
+        error.contains("field `flaky` of event `sync_failed`"),
+        "{error}"
+    );
+    assert!(!error.contains(CANARY_PASSWORD));
+    let names: Vec<_> = sink
+        .events()
+        .iter()
+        .map(|e| e["event_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names[..2], ["cache_warmed", "cache_warmed"]);
+}
+
+#[test]
+fn emit_after_shutdown_is_counted() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || emit!(CacheWarmed));
+    assert!(guard.shutdown(FLUSH).is_complete());
+    tracing::dispatcher::with_default(&dispatch, || emit!(CacheWarmed));
+    let stats = guard.stats();
+    let memory = &stats.sinks[0];
+    assert_eq!((stats.emitted, memory.delivered), (2, 1));
+    assert_eq!(memory.dropped(DropReason::Shutdown), 1);
+    assert!(memory.is_conserved());
+    assert_eq!(sink.len(), 1);
+}
+
+#[test]
+fn no_hash_key_fails_closed_and_counts() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(login_attempt());
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(sink.events()[0]["metadata"]["email"], "[REDACTED]");
+    assert_eq!(guard.stats().hash_key_missing, 1);
+}
+
+#[test]
+fn filtered_out_events_are_not_emitted() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    let filter = tracing_subscriber::filter::LevelFilter::WARN;
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(layer.with_filter(filter)),
+        || {
+            emit!(CacheWarmed); // INFO: filtered out
+            emit!(login_attempt()); // WARN
+        },
+    );
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(guard.stats().emitted, 1);
+    assert_eq!(sink.events()[0]["event_name"], "user_login_attempt");
+}
+
+#[test]
+fn configuration_mistakes_are_build_errors() {
+    let err = EventLayer::builder()
+        .hash_key("k1", b"CANARY-KEY-short")
+        .sink(MemorySink::new())
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(err.setting(), "hash_key");
+    assert!(err.to_string().contains("at least 32"), "{err}");
+    assert!(!err.to_string().contains("CANARY-KEY"));
+
+    let err = EventLayer::builder().build().err().unwrap();
+    assert!(err.to_string().contains("no sink"), "{err}");
+
+    let err = EventLayer::builder()
+        .context_field("Tenant ID")
+        .sink(MemorySink::new())
+        .build()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("snake_case"), "{err}");
+}
