@@ -1,13 +1,18 @@
 //! Sinks for `event-core` (SPEC §7): where emitted events end up.
 //!
 //! - [`StdoutSink`]: NDJSON or human-readable lines on standard output.
+//! - [`FileSink`]: NDJSON files, rotated by size and interval, gzipped, with retention.
 //! - [`MemorySink`]: keeps events in memory, for your tests.
 //!
 //! Every sink implements [`event_core::Sink`] and nothing else; add them to a layer with
 //! `EventLayer::builder().sink(..)`.
 
+mod clock;
+mod file;
 mod memory;
 mod stdout;
 
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use file::{FileSink, FileSinkBuilder, Fsync};
 pub use memory::MemorySink;
 pub use stdout::{StdoutFormat, StdoutSink, StdoutSinkBuilder};

@@ -1,0 +1,311 @@
+//! `FileSink` (SPEC §7.3): NDJSON to a file, rotated by size and/or interval.
+
+mod housekeeping;
+mod naming;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use event_core::{Batch, BuildError, Sink, SinkError};
+
+use crate::{Clock, SystemClock};
+use housekeeping::{Housekeeping, Retention};
+use naming::Naming;
+
+/// When the sink calls `fsync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// On `EventGuard::flush`, at rotation and at shutdown. The default: a crash loses at most
+    /// what was written since the last flush.
+    OnFlush,
+    /// After every batch as well: a crash loses at most the batch being written. Slower.
+    EveryBatch,
+    /// Never: the operating system decides.
+    Never,
+}
+
+/// Writes events as NDJSON to a file; see [`FileSink::builder`].
+///
+/// The file at `path` is the one being written. When it reaches `rotate_size` bytes, or has
+/// been open for `rotate_every` (whichever comes first), it is renamed to
+/// `<stem>.<seq>.<UTC time>.<ext>` beside it (`events.00000042.20261121T103000Z.ndjson`), gzipped
+/// there if asked (off the write path), and a new file is started. A line is never split
+/// between files: a file may only exceed `rotate_size` when a single event is larger. Retention
+/// keeps at most `keep_files` rotated files, none older than `keep_for`, and is applied when the
+/// sink starts too. Files are created with mode `0600`.
+pub struct FileSink {
+    path: PathBuf,
+    naming: Naming,
+    rotate_size: Option<u64>,
+    rotate_every: Option<Duration>,
+    gzip: bool,
+    fsync: Fsync,
+    clock: Arc<dyn Clock>,
+    file: File,
+    size: u64,
+    opened_at: SystemTime,
+    next_seq: u64,
+    buffer: Vec<u8>,
+    housekeeping: Housekeeping,
+}
+
+/// Configures a [`FileSink`].
+pub struct FileSinkBuilder {
+    path: PathBuf,
+    rotate_size: Option<u64>,
+    rotate_every: Option<Duration>,
+    gzip: bool,
+    retention: Retention,
+    fsync: Fsync,
+    clock: Arc<dyn Clock>,
+}
+
+impl FileSink {
+    /// A sink writing to `path`, such as `logs/events.ndjson`. Without other settings it never
+    /// rotates.
+    pub fn builder(path: impl Into<PathBuf>) -> FileSinkBuilder {
+        FileSinkBuilder {
+            path: path.into(),
+            rotate_size: None,
+            rotate_every: None,
+            gzip: false,
+            retention: Retention::default(),
+            fsync: Fsync::OnFlush,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl FileSinkBuilder {
+    /// Rotates when the file would exceed `bytes`.
+    pub fn rotate_size(mut self, bytes: u64) -> Self {
+        self.rotate_size = Some(bytes);
+        self
+    }
+
+    /// Rotates when the file has been open for `interval`.
+    pub fn rotate_every(mut self, interval: Duration) -> Self {
+        self.rotate_every = Some(interval);
+        self
+    }
+
+    /// Gzips rotated files (on a background thread).
+    pub fn gzip(mut self, enabled: bool) -> Self {
+        self.gzip = enabled;
+        self
+    }
+
+    /// Keeps at most `count` rotated files, deleting the oldest.
+    pub fn keep_files(mut self, count: usize) -> Self {
+        self.retention.keep_files = Some(count);
+        self
+    }
+
+    /// Deletes rotated files older than `age` (by the time in their name).
+    pub fn keep_for(mut self, age: Duration) -> Self {
+        self.retention.keep_for = Some(age);
+        self
+    }
+
+    /// When to fsync (default [`Fsync::OnFlush`]).
+    pub fn fsync(mut self, policy: Fsync) -> Self {
+        self.fsync = policy;
+        self
+    }
+
+    /// The clock for intervals, ages and names (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Creates the directory if needed, opens the file, applies retention, and resumes any
+    /// compression a previous run left unfinished.
+    pub fn build(self) -> Result<FileSink, BuildError> {
+        let setting = "FileSink path";
+        let naming = Naming::new(&self.path).ok_or_else(|| {
+            BuildError::new(
+                setting,
+                format!(
+                    "`{}` is not a file path, such as `logs/events.ndjson`",
+                    self.path.display()
+                ),
+            )
+        })?;
+        if self.rotate_size == Some(0) || self.rotate_every == Some(Duration::ZERO) {
+            return Err(BuildError::new(
+                "FileSink rotation",
+                "rotate_size and rotate_every must be more than zero",
+            ));
+        }
+        fs::create_dir_all(&naming.dir).map_err(|err| {
+            BuildError::with_source(
+                setting,
+                format!(
+                    "cannot create the directory `{}`: {err}",
+                    naming.dir.display()
+                ),
+                err,
+            )
+        })?;
+        let file = open_private(&self.path, false).map_err(|err| {
+            BuildError::with_source(
+                setting,
+                format!("cannot open `{}` for writing: {err}", self.path.display()),
+                err,
+            )
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let listing_error = |err: io::Error| {
+            BuildError::with_source(
+                setting,
+                format!("cannot list `{}`: {err}", naming.dir.display()),
+                err,
+            )
+        };
+        for leftover in naming.temporary_files().map_err(listing_error)? {
+            let _ = fs::remove_file(leftover);
+        }
+        housekeeping::retain(&naming, self.retention, &*self.clock).map_err(listing_error)?;
+        let rotated = naming.list().map_err(listing_error)?;
+        let next_seq = rotated.last().map_or(1, |last| last.seq + 1);
+        let housekeeping =
+            Housekeeping::start(naming.clone(), self.retention, Arc::clone(&self.clock)).map_err(
+                |err| BuildError::with_source(setting, "cannot start its housekeeping thread", err),
+            )?;
+        if self.gzip {
+            for file in rotated.into_iter().filter(|file| !file.gzipped) {
+                housekeeping.compress(file.path);
+            }
+        }
+        Ok(FileSink {
+            opened_at: self.clock.now(),
+            path: self.path,
+            naming,
+            rotate_size: self.rotate_size,
+            rotate_every: self.rotate_every,
+            gzip: self.gzip,
+            fsync: self.fsync,
+            clock: self.clock,
+            file,
+            size,
+            next_seq,
+            buffer: Vec::with_capacity(64 << 10),
+            housekeeping,
+        })
+    }
+}
+
+/// Opens `path` for appending (or truncating), created with mode `0600`.
+pub(crate) fn open_private(path: &Path, truncate: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true);
+    if truncate {
+        options.write(true).truncate(true);
+    } else {
+        options.append(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+impl FileSink {
+    fn write_buffer(&mut self) -> io::Result<()> {
+        if !self.buffer.is_empty() {
+            self.file.write_all(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Closes the current file under its rotated name and starts a new one.
+    fn rotate(&mut self) -> io::Result<()> {
+        self.write_buffer()?;
+        self.file.sync_all()?;
+        let now = self.clock.now();
+        let rotated = self.naming.rotated(self.next_seq, now);
+        self.next_seq += 1;
+        fs::rename(&self.path, &rotated)?;
+        self.file = open_private(&self.path, false)?;
+        self.size = 0;
+        self.opened_at = now;
+        if self.gzip {
+            self.housekeeping.compress(rotated);
+        }
+        self.housekeeping.retain();
+        Ok(())
+    }
+
+    fn interval_elapsed(&self) -> bool {
+        self.rotate_every.is_some_and(|every| {
+            self.clock
+                .now()
+                .duration_since(self.opened_at)
+                .is_ok_and(|open| open >= every)
+        })
+    }
+}
+
+impl Sink for FileSink {
+    fn name(&self) -> String {
+        format!("file:{}", self.path.display())
+    }
+
+    async fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if self.interval_elapsed() {
+            if self.size > 0 {
+                self.rotate()?;
+            } else {
+                // Nothing was written this interval: no empty file, the next one starts now.
+                self.opened_at = self.clock.now();
+            }
+        }
+        for event in batch.iter() {
+            let line = event.json().len() as u64 + 1;
+            let pending = self.buffer.len() as u64;
+            let full = self
+                .rotate_size
+                .is_some_and(|max| self.size + pending > 0 && self.size + pending + line > max);
+            if full {
+                self.size += pending;
+                self.rotate()?;
+            }
+            self.buffer.extend_from_slice(event.json());
+            self.buffer.push(b'\n');
+        }
+        self.size += self.buffer.len() as u64;
+        self.write_buffer()?;
+        if self.fsync == Fsync::EveryBatch {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), SinkError> {
+        self.write_buffer()?;
+        if self.fsync != Fsync::Never {
+            self.file.sync_all()?;
+        }
+        // Rotated files are compressed and retention applied before flush returns.
+        self.housekeeping.wait();
+        match self
+            .housekeeping
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(err) => Err(SinkError::new(format!(
+                "housekeeping of rotated files: {err}"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
