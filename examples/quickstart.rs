@@ -1,10 +1,15 @@
-//! Define typed events and see them exactly as sinks will write them.
+//! A few typed events of different kinds, emitted inside a request span: printed readably to
+//! stdout and written as NDJSON under `./events/`.
 //!
 //! Run with `cargo run --example quickstart`.
 
-use event_core::{check_catalog, render_metadata, Event, HashKey};
+use std::time::Duration;
+
+use event_core::{emit, Event, EventLayer};
+use event_sinks::{FileSink, StdoutSink};
 use schemars::JsonSchema;
 use serde::Serialize;
+use tracing_subscriber::prelude::*;
 
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -24,12 +29,8 @@ pub struct UserLoginAttempt {
     pub result: LoginResult,
     #[event(redact)]
     pub password: String,
-    #[event(mask)]
-    pub card_number: String,
     #[event(hash)]
     pub email: String,
-    #[event(skip)]
-    pub raw_body: Vec<u8>,
     #[event(since = "1.1")]
     pub mfa_used: Option<bool>,
 }
@@ -40,58 +41,89 @@ pub struct UserLoginAttempt {
 pub struct OrderPaid {
     pub order_id: u64,
     pub amount_cents: u64,
+    #[event(mask)]
+    pub card_number: String,
     pub coupon: Option<String>,
 }
 
+/// A user opened a page.
+#[derive(Event)]
+#[event(kind = "user_action")]
+pub struct PageViewed {
+    pub path: String,
+}
+
+/// A call to a partner failed.
+#[derive(Event)]
+#[event(kind = "error")]
+pub struct PartnerCallFailed {
+    pub partner: String,
+    pub status: u16,
+    pub retryable: bool,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // In production the key comes from your secret store; it must be at least 32 bytes.
-    let hash_key = HashKey::new("k1", b"quickstart-demo-key-0123456789abcdef")?;
+    let file = FileSink::builder("events/quickstart.ndjson")
+        .rotate_size(10 << 20)
+        .keep_files(5)
+        .build()?;
+    let (layer, guard) = EventLayer::builder()
+        .service("quickstart")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .environment("dev")
+        // In production the key comes from your secret store; at least 32 bytes.
+        .hash_key("k1", b"quickstart-demo-key-0123456789abcdef")
+        .sink(StdoutSink::pretty())
+        .sink(file)
+        .build()?;
+    tracing_subscriber::registry().with(layer).init();
 
-    let attempt = UserLoginAttempt {
-        user_id: "u-42".into(),
-        ip: "203.0.113.9".parse()?,
-        result: LoginResult::BadPassword,
-        password: "hunter2".into(),
-        card_number: "4111111111111111".into(),
-        email: "ada@example.com".into(),
-        raw_body: b"{\"password\":\"hunter2\"}".to_vec(),
-        mfa_used: Some(false),
-    };
-    let order = OrderPaid {
-        order_id: 981,
-        amount_cents: 4599,
-        coupon: None,
-    };
+    let request = tracing::info_span!("request", request_id = "req-7f3a", session_id = "s-91");
+    request.in_scope(|| {
+        emit!(PageViewed {
+            path: "/login".into()
+        });
+        emit!(UserLoginAttempt {
+            user_id: "u-42".into(),
+            ip: "203.0.113.9".parse().expect("an IP address"),
+            result: LoginResult::BadPassword,
+            password: "hunter2".into(),
+            email: "ada@example.com".into(),
+            mfa_used: Some(false),
+        });
+        emit!(OrderPaid {
+            order_id: 981,
+            amount_cents: 4599,
+            card_number: "4111111111111111".into(),
+            coupon: None,
+        });
+        emit!(PartnerCallFailed {
+            partner: "acme-shipping".into(),
+            status: 503,
+            retryable: true,
+        });
+    });
 
-    println!("Events as sinks write their `metadata` (treatments applied):");
+    let report = guard.flush(Duration::from_secs(5));
+    let stats = guard.stats();
+    let sinks: Vec<String> = stats
+        .sinks
+        .iter()
+        .map(|sink| {
+            format!(
+                "{}: {} delivered, {} dropped",
+                sink.name,
+                sink.delivered,
+                sink.dropped_total()
+            )
+        })
+        .collect();
     println!(
-        "  {} {}",
-        UserLoginAttempt::NAME,
-        render_metadata(&attempt, Some(&hash_key))
-    );
-    println!(
-        "  {} {}",
-        OrderPaid::NAME,
-        render_metadata(&order, Some(&hash_key))
-    );
-    println!("  (user_id travels at the envelope's top level, so it is not in `metadata`)");
-    println!("\nDebug never shows a secret either:\n  {attempt:?}");
-
-    let schema = UserLoginAttempt::schema();
-    println!(
-        "\nSchema of {} v{} ({}), fingerprint {}:",
-        schema.name(),
-        schema.version(),
-        schema.kind(),
-        &schema.fingerprint()[..16]
-    );
-    println!("{}", serde_json::to_string_pretty(&schema.json_schema())?);
-
-    check_catalog()?;
-    let names: Vec<_> = event_core::catalog().map(|s| s.name()).collect();
-    println!(
-        "\nCatalog: {} event types, no conflicts: {names:?}",
-        names.len()
+        "\n{} events emitted -> {} | serialize errors {}, flush complete: {} (NDJSON in events/quickstart.ndjson)",
+        stats.emitted,
+        sinks.join("; "),
+        stats.serialize_errors,
+        report.is_complete()
     );
     Ok(())
 }

@@ -5,14 +5,16 @@
 //! - [`MemorySink`]: keeps events in memory, for your tests.
 //!
 //! Every sink implements [`event_core::Sink`] and nothing else; add them to a layer with
-//! `EventLayer::builder().sink(..)`.
+//! `EventLayer::builder().sink(..)`. [`init_stdout`] sets everything up in one call.
 
 mod clock;
 mod file;
+mod init;
 mod memory;
 mod stdout;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use file::{FileSink, FileSinkBuilder, Fsync};
+pub use init::init_stdout;
 pub use memory::MemorySink;
 pub use stdout::{StdoutFormat, StdoutSink, StdoutSinkBuilder};
