@@ -467,3 +467,36 @@ fn configuration_mistakes_are_build_errors() {
         .unwrap();
     assert!(err.to_string().contains("snake_case"), "{err}");
 }
+
+#[test]
+fn every_event_layer_gets_every_event() {
+    let (first, second) = (MemorySink::new(), MemorySink::new());
+    let (layer_a, guard_a) = EventLayer::builder()
+        .service("a")
+        .sink(first.clone())
+        .build()
+        .unwrap();
+    let (layer_b, guard_b) = EventLayer::builder()
+        .service("b")
+        .sink(second.clone())
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer_a).with(layer_b);
+    tracing::subscriber::with_default(subscriber, || {
+        emit!(login_attempt());
+        emit!(CacheWarmed);
+    });
+    assert!(guard_a.flush(FLUSH).is_complete() && guard_b.flush(FLUSH).is_complete());
+    let (a, b) = (first.events(), second.events());
+    assert_eq!((a.len(), b.len()), (2, 2));
+    assert_eq!(
+        (&a[0]["service"], &b[0]["service"]),
+        (&"a".into(), &"b".into())
+    );
+    // One emit, one id and time, whichever layer writes it.
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["event_id"], y["event_id"]);
+        assert_eq!(x["timestamp"], y["timestamp"]);
+        assert_eq!(x["metadata"], y["metadata"]);
+    }
+}

@@ -148,13 +148,14 @@ pub fn emit<E: Event + Send>(callsite: &'static EmitCallsite, event: E) {
         return;
     }
     let claims = Handoff::dispatch(metadata, || event.__dispatch(metadata));
-    if claims.is_empty() {
+    let Some(first) = claims.first else {
         return;
-    }
+    };
     let payload: Arc<dyn Payload> = Arc::new(std::sync::Mutex::new(event));
-    for claim in claims {
+    for claim in claims.more {
         claim.submit(Arc::clone(&payload));
     }
+    first.submit(payload);
 }
 
 thread_local! {
@@ -165,12 +166,28 @@ thread_local! {
 /// user code run during dispatch (a `Debug` impl read by another layer) may itself emit.
 pub(crate) struct Handoff {
     metadata: *const Metadata<'static>,
-    claims: Vec<Claim>,
+    /// When the event was emitted and its id: taken by the first claim, shared by the others.
+    stamp: Option<Stamp>,
+    claims: Claims,
+}
+
+/// An event's time and id, the same for every layer that claims it.
+#[derive(Clone, Copy)]
+pub(crate) struct Stamp {
+    pub(crate) timestamp: std::time::SystemTime,
+    pub(crate) event_id: uuid::Uuid,
+}
+
+/// The claims on one event: nearly always one layer's, kept without allocating.
+#[derive(Default)]
+struct Claims {
+    first: Option<Claim>,
+    more: Vec<Claim>,
 }
 
 impl Handoff {
     /// Runs `dispatch` with a handoff for `metadata` open, and returns what was claimed.
-    fn dispatch(metadata: &'static Metadata<'static>, dispatch: impl FnOnce()) -> Vec<Claim> {
+    fn dispatch(metadata: &'static Metadata<'static>, dispatch: impl FnOnce()) -> Claims {
         struct Close;
         impl Drop for Close {
             fn drop(&mut self) {
@@ -180,7 +197,8 @@ impl Handoff {
         HANDOFF.with(|stack| {
             stack.borrow_mut().push(Handoff {
                 metadata,
-                claims: Vec::new(),
+                stamp: None,
+                claims: Claims::default(),
             })
         });
         let close = Close;
@@ -200,13 +218,21 @@ impl Handoff {
     /// this thread. Returns whether it was one.
     pub(crate) fn claim(
         metadata: &'static Metadata<'static>,
-        claim: impl FnOnce() -> Claim,
+        claim: impl FnOnce(Stamp) -> Claim,
     ) -> bool {
         HANDOFF.with(|stack| {
             let mut stack = stack.borrow_mut();
             match stack.last_mut() {
                 Some(handoff) if std::ptr::eq(handoff.metadata, metadata) => {
-                    handoff.claims.push(claim());
+                    let stamp = *handoff.stamp.get_or_insert_with(|| Stamp {
+                        timestamp: std::time::SystemTime::now(),
+                        event_id: uuid::Uuid::now_v7(),
+                    });
+                    let claims = &mut handoff.claims;
+                    match claims.first {
+                        None => claims.first = Some(claim(stamp)),
+                        Some(_) => claims.more.push(claim(stamp)),
+                    }
                     true
                 }
                 _ => false,

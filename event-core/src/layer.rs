@@ -1,14 +1,13 @@
 //! `EventLayer`: the `tracing_subscriber` layer that takes typed events to the sinks (SPEC §6).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tracing_core::span::{Attributes, Id, Record as SpanRecord};
 use tracing_core::{Event as TracingEvent, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
-use uuid::Uuid;
 
 use crate::context::{ContextFields, Correlation, SpanContext, MAX_CONTEXT_FIELDS};
 use crate::emit::Handoff;
@@ -101,11 +100,11 @@ where
         if in_pipeline_thread() {
             return;
         }
-        Handoff::claim(event.metadata(), || Claim {
+        Handoff::claim(event.metadata(), |stamp| Claim {
             pipeline: Arc::clone(&self.pipeline),
             meta: RecordMeta {
-                timestamp: SystemTime::now(),
-                event_id: Uuid::now_v7(),
+                timestamp: stamp.timestamp,
+                event_id: stamp.event_id,
                 callsite: Some(event.metadata()),
                 correlation: self.correlation(event, &ctx),
             },
