@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use event_core::{emit, DropReason, Event, EventLayer, Overflow, SinkOptions};
-use event_sinks::{MemorySink, StdoutSink};
+use event_sinks::{FileSink, MemorySink, StdoutSink};
 use support::sinks::{key_order, SharedBuffer, SlowSink, StuckSink};
 use support::*;
 use tracing_subscriber::prelude::*;
@@ -134,11 +134,14 @@ fn span_context_innermost_wins_and_follows_record() {
 
 #[test]
 fn other_layers_and_sinks_never_see_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.ndjson");
     let fmt_text = SharedBuffer::default();
     let fmt_json = SharedBuffer::default();
     let stdout = SharedBuffer::default();
     let (layer, guard) = EventLayer::builder()
         .hash_key("k1", [9u8; 32])
+        .sink(FileSink::builder(&file).build().unwrap())
         .sink(StdoutSink::builder().writer(stdout.clone()).build())
         .sink(
             StdoutSink::builder()
@@ -171,6 +174,7 @@ fn other_layers_and_sinks_never_see_a_secret() {
         ("fmt", fmt_text.text()),
         ("fmt json", fmt_json.text()),
         ("stdout", stdout.text()),
+        ("file", std::fs::read_to_string(&file).unwrap()),
     ] {
         for canary in canaries() {
             assert!(
@@ -298,10 +302,11 @@ fn emit_from_threads(dispatch: &tracing::Dispatch, threads: u64, per_thread: u64
 
 #[test]
 fn a_stuck_sink_delays_neither_other_sinks_nor_the_caller() {
-    let healthy = MemorySink::named("healthy");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.ndjson");
     let (layer, guard) = EventLayer::builder()
         .sink_with(StuckSink, SinkOptions::new().max_queue_bytes(8 << 10))
-        .sink(healthy.clone())
+        .sink(FileSink::builder(&file).build().unwrap())
         .shutdown_timeout(Duration::from_millis(100))
         .build()
         .unwrap();
@@ -319,7 +324,10 @@ fn a_stuck_sink_delays_neither_other_sinks_nor_the_caller() {
     let stuck = &report.sinks()[0];
     assert!(!stuck.done && stuck.pending > 0, "{report:?}");
     assert!(report.sinks()[1].done, "{report:?}");
-    assert_eq!(healthy.len(), 5_000);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        5_000
+    );
     let stats = guard.stats();
     let stuck = stats.sink("stuck").unwrap();
     assert!(stuck.dropped(DropReason::QueueFull) > 0);
