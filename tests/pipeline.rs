@@ -145,6 +145,7 @@ fn other_layers_and_sinks_never_see_a_secret() {
         .sink(StdoutSink::builder().writer(stdout.clone()).build())
         .sink(
             StdoutSink::builder()
+                .name("stdout-pretty")
                 .format(event_sinks::StdoutFormat::Pretty)
                 .writer(stdout.clone())
                 .build(),
@@ -507,4 +508,284 @@ fn every_event_layer_gets_every_event() {
         assert_eq!(x["timestamp"], y["timestamp"]);
         assert_eq!(x["metadata"], y["metadata"]);
     }
+}
+
+/// `emit!` in a generic function: one `static` callsite, many event types.
+fn emit_any<E: Event + Send>(event: E) {
+    emit!(event);
+}
+
+#[test]
+fn a_generic_emit_keeps_each_type_apart() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit_any(CacheWarmed);
+        emit_any(login_attempt());
+        emit_any(CacheWarmed);
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let events = sink.events();
+    let names: Vec<_> = events.iter().map(|e| e["event_name"].clone()).collect();
+    assert_eq!(
+        names,
+        ["cache_warmed", "user_login_attempt", "cache_warmed"]
+    );
+    assert_eq!(events[1]["level"], "WARN");
+    assert_eq!(events[1]["metadata"]["password"], "[REDACTED]");
+}
+
+/// Records the `tracing` metadata of every event it sees.
+#[derive(Clone, Default)]
+struct MetadataSpy(std::sync::Arc<std::sync::Mutex<Vec<(String, String, tracing::Level)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MetadataSpy {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        self.0.lock().unwrap().push((
+            meta.name().to_owned(),
+            meta.target().to_owned(),
+            *meta.level(),
+        ));
+    }
+}
+
+#[test]
+fn emit_dispatches_one_tracing_event_named_after_the_event() {
+    let spy = MetadataSpy::default();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(spy.clone()), || {
+        emit!(login_attempt());
+        emit!(export_failed());
+        emit!(CacheWarmed);
+    });
+    let seen = spy.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            (
+                "user_login_attempt".into(),
+                "pipeline".into(),
+                tracing::Level::WARN
+            ),
+            (
+                "export_failed".into(),
+                "pipeline".into(),
+                tracing::Level::ERROR
+            ),
+            (
+                "cache_warmed".into(),
+                "pipeline".into(),
+                tracing::Level::INFO
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_panicking_field_never_reaches_the_caller_through_fmt() {
+    let fmt = SharedBuffer::default();
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(fmt.clone())
+                .with_ansi(false),
+        )
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        emit!(SyncFailed {
+            password: CANARY_PASSWORD.into(),
+            flaky: Flaky { panic: true },
+        });
+        emit!(CacheWarmed);
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let text = fmt.text();
+    assert!(text.contains("flaky=<panicked>"), "{text}");
+    assert!(!text.contains(CANARY_PASSWORD));
+    assert_eq!(guard.stats().serialize_errors, 1);
+    let names: Vec<_> = sink
+        .events()
+        .iter()
+        .map(|e| e["event_name"].clone())
+        .collect();
+    assert!(names.contains(&"cache_warmed".into()), "{names:?}");
+}
+
+#[derive(Event)]
+#[event(kind = "business")]
+struct BlobStored {
+    blob: String,
+}
+
+#[test]
+fn oversized_events_are_dropped_and_do_not_block_their_type() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder()
+        .max_event_bytes(2_000)
+        .sink_with(sink.clone(), SinkOptions::new().max_queue_bytes(64 << 10))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(BlobStored {
+            blob: "x".repeat(200_000)
+        });
+        for _ in 0..10 {
+            emit!(BlobStored {
+                blob: "small".into()
+            });
+        }
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = &guard.stats().sinks[0];
+    assert_eq!(stats.dropped(DropReason::TooLarge), 1);
+    assert_eq!(stats.delivered, 10);
+    assert!(stats.is_conserved());
+}
+
+#[derive(Event)]
+#[event(kind = "system_event")]
+struct FailureRequested;
+
+#[derive(Event)]
+#[event(kind = "system_event")]
+struct PanicRequested;
+
+/// Fails batches holding `failure_requested`, panics on `panic_requested`, else writes.
+struct FailingSink {
+    inner: MemorySink,
+}
+
+impl event_core::Sink for FailingSink {
+    fn name(&self) -> String {
+        "failing".into()
+    }
+
+    async fn write_batch(
+        &mut self,
+        batch: &event_core::Batch<'_>,
+    ) -> Result<(), event_core::SinkError> {
+        if batch.iter().any(|e| e.name() == "failure_requested") {
+            return Err(event_core::SinkError::new("the endpoint said no"));
+        }
+        if batch.iter().any(|e| e.name() == "panic_requested") {
+            panic!("the sink broke");
+        }
+        self.inner.write_batch(batch).await
+    }
+}
+
+#[test]
+fn sink_errors_and_panics_are_counted_and_the_sink_goes_on() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder()
+        .sink(FailingSink {
+            inner: sink.clone(),
+        })
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    // One event per batch: each flush waits until the worker has written it, and then writes
+    // the report of what was lost.
+    tracing::dispatcher::with_default(&dispatch, || emit!(FailureRequested));
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(
+        guard.stats().sinks[0].last_error.as_deref(),
+        Some("the endpoint said no")
+    );
+    tracing::dispatcher::with_default(&dispatch, || emit!(PanicRequested));
+    assert!(guard.flush(FLUSH).is_complete());
+    tracing::dispatcher::with_default(&dispatch, || emit!(CacheWarmed));
+    assert!(guard.flush(FLUSH).is_complete());
+
+    let stats = &guard.stats().sinks[0];
+    assert_eq!(stats.dropped(DropReason::SinkError), 1);
+    assert_eq!(stats.dropped(DropReason::SinkPanic), 1);
+    assert_eq!(stats.delivered, 1);
+    assert_eq!(stats.drop_reports, 2);
+    assert!(stats.is_conserved());
+    let events = sink.events();
+    let names: Vec<_> = events.iter().map(|e| e["event_name"].clone()).collect();
+    assert_eq!(names, ["events_dropped", "events_dropped", "cache_warmed"]);
+    assert_eq!(
+        events[0]["metadata"]["reasons"],
+        serde_json::json!({ "sink_error": 1 })
+    );
+    assert_eq!(
+        events[1]["metadata"]["reasons"],
+        serde_json::json!({ "sink_panic": 1 })
+    );
+}
+
+#[test]
+fn block_gives_up_after_its_timeout_and_counts() {
+    let (layer, guard) = EventLayer::builder()
+        .sink_with(
+            StuckSink,
+            SinkOptions::new()
+                .max_queue_bytes(1_000)
+                .overflow(Overflow::Block {
+                    timeout: Duration::from_millis(50),
+                }),
+        )
+        .shutdown_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for seq in 0..50 {
+            emit!(LoadTick { thread: 0, seq });
+        }
+    });
+    let stats = &guard.stats().sinks[0];
+    assert!(stats.dropped(DropReason::BlockTimeout) > 0, "{stats:?}");
+    assert_eq!(stats.emitted, stats.pending + stats.dropped_total());
+}
+
+#[test]
+fn shutdown_racing_emitters_loses_nothing_uncounted() {
+    for _ in 0..20 {
+        let sink = MemorySink::new();
+        let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        thread::scope(|scope| {
+            for thread in 0..4 {
+                let dispatch = dispatch.clone();
+                scope.spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        for seq in 0..2_000 {
+                            emit!(LoadTick { thread, seq });
+                        }
+                    })
+                });
+            }
+            let _ = guard.shutdown(Duration::ZERO);
+        });
+        // After shutdown, a flush answers once the worker has stopped and counted leftovers.
+        assert!(guard.flush(FLUSH).is_complete());
+        let stats = guard.stats();
+        let memory = &stats.sinks[0];
+        assert_eq!(memory.emitted, 8_000);
+        assert!(memory.is_conserved(), "{memory:?}");
+        assert_eq!((memory.pending, memory.queue_bytes), (0, 0), "{memory:?}");
+        let delivered = sink
+            .events()
+            .iter()
+            .filter(|e| e["event_name"] == "load_tick")
+            .count();
+        assert_eq!(delivered as u64, memory.delivered);
+    }
+}
+
+#[test]
+fn dropping_the_guard_delivers_what_was_emitted() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for seq in 0..1_000 {
+            emit!(LoadTick { thread: 0, seq });
+        }
+    });
+    drop(guard);
+    assert_eq!(sink.len(), 1_000);
 }

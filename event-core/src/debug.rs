@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Serialize;
 
@@ -22,8 +23,20 @@ pub fn debug_event<E: Event>(
     let mut visitor = DebugVisitor {
         out: f.debug_struct(type_name),
     };
-    event.__visit_fields(&mut visitor);
+    // User `Serialize`/`Display` code runs in here: a panic becomes `<panicked>`, not a crash
+    // in whatever is formatting the event (a `fmt` layer, a log line).
+    if catch_unwind(AssertUnwindSafe(|| event.__visit_fields(&mut visitor))).is_err() {
+        visitor.out.field("..", &Panicked);
+    }
     visitor.out.finish()
+}
+
+struct Panicked;
+
+impl fmt::Debug for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<panicked>")
+    }
 }
 
 struct DebugVisitor<'a, 'b> {
@@ -106,8 +119,11 @@ impl<E: Event> fmt::Debug for FieldDebug<'_, E> {
             out: f,
             result: Ok(()),
         };
-        self.event.__visit_fields(&mut visitor);
-        visitor.result
+        // Run for another layer on the emitting thread: a panic must not escape into the app.
+        match catch_unwind(AssertUnwindSafe(|| self.event.__visit_fields(&mut visitor))) {
+            Ok(()) => visitor.result,
+            Err(_) => visitor.out.write_str("<panicked>"),
+        }
     }
 }
 

@@ -12,9 +12,11 @@
 //! (capturing the time, id and span context), and once dispatch returns, `emit` moves the
 //! typed event to each claiming pipeline. Nothing is serialized on the caller's thread.
 
+use std::any::TypeId;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Once, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use tracing_core::callsite::{Callsite, Identifier};
 use tracing_core::field::FieldSet;
@@ -22,7 +24,8 @@ use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 use tracing_core::{dispatcher, LevelFilter, Metadata};
 
-use crate::record::{Claim, Payload};
+use crate::pipeline::Pipeline;
+use crate::record::{Payload, Record, RecordMeta};
 use crate::Event;
 
 /// Emits a typed event: `emit!(UserLoggedIn { user_id, .. })`.
@@ -67,7 +70,7 @@ pub struct EmitCallsite {
     module: &'static str,
     file: &'static str,
     line: u32,
-    metadata: OnceLock<Metadata<'static>>,
+    metadata: OnceLock<(TypeId, Metadata<'static>)>,
     registration: Once,
     interest: AtomicU8,
 }
@@ -84,24 +87,55 @@ impl EmitCallsite {
         }
     }
 
-    /// The metadata for events of type `E` at this call site, registered on first use.
-    /// One call site always emits the same type: the macro's expression has one type.
-    fn metadata<E: Event>(&'static self) -> &'static Metadata<'static> {
-        let metadata = self.metadata.get_or_init(|| {
-            Metadata::new(
-                E::NAME,
-                self.module,
-                E::LEVEL,
-                Some(self.file),
-                Some(self.line),
-                Some(self.module),
-                FieldSet::new(E::__TRACING_FIELDS, Identifier(self)),
-                Kind::EVENT,
+    /// The callsite and metadata for events of type `E` here, registered on first use.
+    ///
+    /// A call site nearly always emits one type. In a generic function, though, one `static`
+    /// serves every type the function is called with: the first type keeps this callsite, and
+    /// each other type gets its own, made once and kept for the life of the process.
+    fn resolve<E: Event>(&'static self) -> (&'static EmitCallsite, &'static Metadata<'static>) {
+        let (type_id, metadata) = self.metadata.get_or_init(|| {
+            (
+                TypeId::of::<E>(),
+                Metadata::new(
+                    E::NAME,
+                    self.module,
+                    E::LEVEL,
+                    Some(self.file),
+                    Some(self.line),
+                    Some(self.module),
+                    FieldSet::new(E::__TRACING_FIELDS, Identifier(self)),
+                    Kind::EVENT,
+                ),
             )
         });
+        if *type_id != TypeId::of::<E>() {
+            return self.for_other_type::<E>();
+        }
         self.registration
             .call_once(|| tracing_core::callsite::register(self));
-        metadata
+        (self, metadata)
+    }
+
+    #[cold]
+    fn for_other_type<E: Event>(
+        &'static self,
+    ) -> (&'static EmitCallsite, &'static Metadata<'static>) {
+        type Key = (usize, TypeId);
+        static OTHERS: Mutex<Option<HashMap<Key, &'static EmitCallsite>>> = Mutex::new(None);
+        let key = (self as *const EmitCallsite as usize, TypeId::of::<E>());
+        let callsite = *OTHERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(HashMap::new)
+            .entry(key)
+            .or_insert_with(|| {
+                Box::leak(Box::new(EmitCallsite::new(
+                    self.module,
+                    self.file,
+                    self.line,
+                )))
+            });
+        callsite.resolve::<E>()
     }
 
     fn interest(&self) -> Interest {
@@ -126,9 +160,11 @@ impl Callsite for EmitCallsite {
     }
 
     fn metadata(&self) -> &Metadata<'_> {
-        self.metadata
+        &self
+            .metadata
             .get()
             .expect("an emit! callsite is registered only once its metadata is built")
+            .1
     }
 }
 
@@ -139,7 +175,7 @@ pub fn emit<E: Event + Send>(callsite: &'static EmitCallsite, event: E) {
     if E::LEVEL > tracing::level_filters::STATIC_MAX_LEVEL || E::LEVEL > LevelFilter::current() {
         return;
     }
-    let metadata = callsite.metadata::<E>();
+    let (callsite, metadata) = callsite.resolve::<E>();
     let interest = callsite.interest();
     if interest.is_never() {
         return;
@@ -151,7 +187,7 @@ pub fn emit<E: Event + Send>(callsite: &'static EmitCallsite, event: E) {
     let Some(first) = claims.first else {
         return;
     };
-    let payload: Arc<dyn Payload> = Arc::new(std::sync::Mutex::new(event));
+    let payload: Arc<dyn Payload> = Arc::new(Mutex::new(event));
     for claim in claims.more {
         claim.submit(Arc::clone(&payload));
     }
@@ -178,6 +214,26 @@ pub(crate) struct Stamp {
     pub(crate) event_id: uuid::Uuid,
 }
 
+impl Stamp {
+    /// Now, and a UUIDv7 whose milliseconds are that time's. Built from the one clock reading
+    /// and random bits, without `Uuid::now_v7`'s process-wide lock.
+    fn now() -> Stamp {
+        let timestamp = std::time::SystemTime::now();
+        let since_epoch = timestamp
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let uuid_time = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            since_epoch.as_secs(),
+            since_epoch.subsec_nanos(),
+        );
+        Stamp {
+            timestamp,
+            event_id: uuid::Uuid::new_v7(uuid_time),
+        }
+    }
+}
+
 /// The claims on one event: nearly always one layer's, kept without allocating.
 #[derive(Default)]
 struct Claims {
@@ -191,10 +247,11 @@ impl Handoff {
         struct Close;
         impl Drop for Close {
             fn drop(&mut self) {
-                HANDOFF.with(|stack| stack.borrow_mut().pop());
+                // `try_with`: this may run while the thread's locals are being destroyed.
+                let _ = HANDOFF.try_with(|stack| stack.borrow_mut().pop());
             }
         }
-        HANDOFF.with(|stack| {
+        let _ = HANDOFF.try_with(|stack| {
             stack.borrow_mut().push(Handoff {
                 metadata,
                 stamp: None,
@@ -203,13 +260,15 @@ impl Handoff {
         });
         let close = Close;
         dispatch();
-        let claims = HANDOFF.with(|stack| {
-            stack
-                .borrow_mut()
-                .last_mut()
-                .map(|handoff| std::mem::take(&mut handoff.claims))
-                .unwrap_or_default()
-        });
+        let claims = HANDOFF
+            .try_with(|stack| {
+                stack
+                    .borrow_mut()
+                    .last_mut()
+                    .map(|handoff| std::mem::take(&mut handoff.claims))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
         drop(close);
         claims
     }
@@ -220,23 +279,34 @@ impl Handoff {
         metadata: &'static Metadata<'static>,
         claim: impl FnOnce(Stamp) -> Claim,
     ) -> bool {
-        HANDOFF.with(|stack| {
-            let mut stack = stack.borrow_mut();
-            match stack.last_mut() {
-                Some(handoff) if std::ptr::eq(handoff.metadata, metadata) => {
-                    let stamp = *handoff.stamp.get_or_insert_with(|| Stamp {
-                        timestamp: std::time::SystemTime::now(),
-                        event_id: uuid::Uuid::now_v7(),
-                    });
-                    let claims = &mut handoff.claims;
-                    match claims.first {
-                        None => claims.first = Some(claim(stamp)),
-                        Some(_) => claims.more.push(claim(stamp)),
+        HANDOFF
+            .try_with(|stack| {
+                let mut stack = stack.borrow_mut();
+                match stack.last_mut() {
+                    Some(handoff) if std::ptr::eq(handoff.metadata, metadata) => {
+                        let stamp = *handoff.stamp.get_or_insert_with(Stamp::now);
+                        let claims = &mut handoff.claims;
+                        match claims.first {
+                            None => claims.first = Some(claim(stamp)),
+                            Some(_) => claims.more.push(claim(stamp)),
+                        }
+                        true
                     }
-                    true
+                    _ => false,
                 }
-                _ => false,
-            }
-        })
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// An `EventLayer`'s claim on the event being emitted; submitted once dispatch is over.
+pub(crate) struct Claim {
+    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) meta: RecordMeta,
+}
+
+impl Claim {
+    fn submit(self, payload: Arc<dyn Payload>) {
+        self.pipeline.submit(Record::new(self.meta, payload));
     }
 }

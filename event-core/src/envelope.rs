@@ -19,6 +19,8 @@ pub(crate) struct EnvelopeWriter {
     pub(crate) config: EnvelopeConfig,
     pub(crate) hash_key: Option<crate::HashKey>,
     pub(crate) counters: std::sync::Arc<crate::stats::LayerCounters>,
+    /// Envelopes larger than this are dropped with reason `too_large`.
+    pub(crate) max_event_bytes: usize,
 }
 
 impl EnvelopeWriter {
@@ -38,23 +40,17 @@ impl EnvelopeWriter {
             .counters
             .last_serialize_error
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+            .unwrap_or_else(|p| p.into_inner()) = Some(err.without_message());
     }
 }
 
 /// What a layer adds to every envelope.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct EnvelopeConfig {
     /// `service`, `service_version`, `environment`, `region`, `host`, in that order.
     pub(crate) resource: Vec<(&'static str, String)>,
-    pub(crate) context: Option<ContextFields>,
+    pub(crate) context: ContextFields,
     pub(crate) source: bool,
-}
-
-impl EnvelopeConfig {
-    fn context(&self) -> &[String] {
-        self.context.as_ref().map_or(&[], ContextFields::names)
-    }
 }
 
 /// Writes the envelope of `event` to `out` as one line (no newline). On failure `out` is left
@@ -110,7 +106,7 @@ fn write_object<E: Event>(
         map.serialize_entry(key, value)?;
     }
     let fields = E::schema().fields();
-    for (index, name) in config.context().iter().enumerate() {
+    for (index, name) in config.context.names().iter().enumerate() {
         // A payload field with this key overrides the span's value (SPEC §5), unless `None`.
         let from_payload = fields.iter().any(|f| f.in_envelope() && f.key() == name)
             && write_fields(&mut map, event, Select::EnvelopeField(name), ctx, current)? > 0;

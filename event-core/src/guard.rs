@@ -15,6 +15,8 @@ pub struct EventGuard {
     pipeline: Arc<Pipeline>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     shutdown_timeout: Duration,
+    /// The first shutdown's report, returned by any later call.
+    shut_down: Mutex<Option<FlushReport>>,
 }
 
 impl EventGuard {
@@ -27,6 +29,7 @@ impl EventGuard {
             pipeline,
             workers: Mutex::new(workers),
             shutdown_timeout,
+            shut_down: Mutex::new(None),
         }
     }
 
@@ -48,6 +51,10 @@ impl EventGuard {
     /// Sinks that did not finish are abandoned and reported. Calling it again does nothing
     /// more than report.
     pub fn shutdown(&self, timeout: Duration) -> FlushReport {
+        let mut shut_down = self.shut_down.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(report) = &*shut_down {
+            return report.clone();
+        }
         let report = self.pipeline.shutdown(Instant::now() + timeout);
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         let (finished, running): (Vec<_>, Vec<_>) =
@@ -55,8 +62,10 @@ impl EventGuard {
         for worker in finished {
             let _ = worker.join();
         }
-        // A stuck sink's thread is left behind rather than waited for.
+        // A stuck sink's thread is left behind rather than waited for; its pending events
+        // stay pending in the stats.
         *workers = running;
+        *shut_down = Some(report.clone());
         report
     }
 }

@@ -10,10 +10,10 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::context::{ContextFields, Correlation, SpanContext, MAX_CONTEXT_FIELDS};
-use crate::emit::Handoff;
+use crate::emit::{Claim, Handoff};
 use crate::envelope::{EnvelopeConfig, EnvelopeWriter};
 use crate::pipeline::{in_pipeline_thread, sink_starter, Pipeline, SinkOptions, SinkStarter};
-use crate::record::{Claim, RecordMeta};
+use crate::record::RecordMeta;
 use crate::stats::LayerCounters;
 use crate::{BuildError, EventGuard, HashKey, Sink};
 
@@ -119,6 +119,7 @@ pub struct EventLayerBuilder {
     context_fields: Vec<String>,
     source: bool,
     shutdown_timeout: Duration,
+    max_event_bytes: usize,
     sinks: Vec<SinkStarter>,
 }
 
@@ -136,6 +137,7 @@ impl Default for EventLayerBuilder {
             context_fields: Vec::new(),
             source: true,
             shutdown_timeout: Duration::from_secs(5),
+            max_event_bytes: 1 << 20,
             sinks: Vec::new(),
         }
     }
@@ -184,6 +186,13 @@ impl EventLayerBuilder {
     /// Whether envelopes carry `source: {module, file, line}` of the `emit!` (default: yes).
     pub fn source(mut self, enabled: bool) -> Self {
         self.source = enabled;
+        self
+    }
+
+    /// The largest envelope written, in bytes (default 1 MiB); larger events are dropped with
+    /// reason `too_large` and counted.
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.max_event_bytes = bytes;
         self
     }
 
@@ -245,11 +254,12 @@ impl EventLayerBuilder {
                     .into_iter()
                     .filter_map(|(key, value)| value.map(|v| (key, v)))
                     .collect(),
-                context: Some(context.clone()),
+                context: context.clone(),
                 source: self.source,
             },
             hash_key,
             counters: Arc::new(LayerCounters::default()),
+            max_event_bytes: self.max_event_bytes,
         };
         let (pipeline, workers) = Pipeline::start(writer, self.sinks)?;
         let pipeline = Arc::new(pipeline);

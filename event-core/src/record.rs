@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::context::Correlation;
 use crate::envelope::{self, EnvelopeConfig, EnvelopeWriter};
-use crate::pipeline::Pipeline;
+use crate::sink::BatchEvent;
+use crate::stats::DropReason;
 use crate::treatment::TreatmentContext;
 use crate::{Event, RenderError};
 
@@ -76,7 +77,26 @@ pub(crate) struct Record {
     payload: Arc<dyn Payload>,
     /// The estimated encoded size this record was accounted for in the queues.
     pub(crate) queue_bytes: usize,
-    encoded: OnceLock<Result<Box<[u8]>, RenderError>>,
+    encoded: OnceLock<Result<Box<[u8]>, EncodeError>>,
+}
+
+/// Why a record could not become an envelope.
+#[derive(Debug)]
+pub(crate) enum EncodeError {
+    /// The event's own `Serialize` or `Display` failed or panicked (counted and kept in the
+    /// layer's stats when it happened).
+    Serialize,
+    /// The envelope is larger than the layer's `max_event_bytes`.
+    TooLarge,
+}
+
+impl EncodeError {
+    pub(crate) fn reason(&self) -> DropReason {
+        match self {
+            EncodeError::Serialize => DropReason::SerializeError,
+            EncodeError::TooLarge => DropReason::TooLarge,
+        }
+    }
 }
 
 impl Record {
@@ -84,7 +104,7 @@ impl Record {
         let queue_bytes = payload
             .size_hint()
             .load(Ordering::Relaxed)
-            .max(MIN_SIZE_HINT);
+            .clamp(MIN_SIZE_HINT, MAX_SIZE_HINT);
         Record {
             meta,
             payload,
@@ -94,8 +114,8 @@ impl Record {
     }
 
     /// The envelope as one line of JSON (no newline), written on first use. The first failure
-    /// is counted in `serialize_errors`; every sink then drops the event.
-    pub(crate) fn encoded(&self, writer: &EnvelopeWriter) -> Result<&[u8], &RenderError> {
+    /// is counted once (`serialize_errors`); every sink then drops the event.
+    pub(crate) fn encoded(&self, writer: &EnvelopeWriter) -> Result<&[u8], &EncodeError> {
         self.encoded
             .get_or_init(|| {
                 let mut out = Vec::with_capacity(self.queue_bytes + 64);
@@ -106,25 +126,29 @@ impl Record {
                     &mut out,
                 );
                 match result {
+                    Ok(()) if out.len() > writer.max_event_bytes => Err(EncodeError::TooLarge),
                     Ok(()) => {
                         self.payload.size_hint().store(out.len(), Ordering::Relaxed);
                         Ok(out.into_boxed_slice())
                     }
                     Err(err) => {
                         writer.count_serialize_error(&err);
-                        Err(err)
+                        Err(EncodeError::Serialize)
                     }
                 }
             })
             .as_deref()
     }
 
-    pub(crate) fn name(&self) -> &'static str {
-        self.payload.name()
-    }
-
-    pub(crate) fn level(&self) -> tracing_core::Level {
-        self.payload.level()
+    /// This record as a sink sees it, given its envelope.
+    pub(crate) fn batch_event<'a>(&self, json: &'a [u8]) -> BatchEvent<'a> {
+        BatchEvent {
+            json,
+            name: self.payload.name(),
+            level: self.payload.level(),
+            timestamp: self.meta.timestamp,
+            event_id: self.meta.event_id,
+        }
     }
 }
 
@@ -146,14 +170,6 @@ impl Record {
 /// The least a queued event is accounted for, before its type's size is known.
 const MIN_SIZE_HINT: usize = 256;
 
-/// An `EventLayer`'s claim on the event being emitted; submitted once dispatch is over.
-pub(crate) struct Claim {
-    pub(crate) pipeline: Arc<Pipeline>,
-    pub(crate) meta: RecordMeta,
-}
-
-impl Claim {
-    pub(crate) fn submit(self, payload: Arc<dyn Payload>) {
-        self.pipeline.submit(Record::new(self.meta, payload));
-    }
-}
+/// The most a queued event is accounted for: one huge event must not make every later event of
+/// its type look too big for a queue. Its real size is checked against `max_event_bytes`.
+const MAX_SIZE_HINT: usize = 64 << 10;

@@ -45,6 +45,19 @@ pub enum RenderError {
     },
 }
 
+impl RenderError {
+    /// The error without the message of the user's own code, which may quote a value: for
+    /// counters and logs that others read.
+    pub(crate) fn without_message(&self) -> String {
+        match self {
+            RenderError::Serialize { event, field, .. } => {
+                format!("field `{field}` of event `{event}` could not be serialized")
+            }
+            RenderError::Panicked { .. } => self.to_string(),
+        }
+    }
+}
+
 /// The event's `metadata` object exactly as sinks write it (SPEC §5): its fields after
 /// treatments, keyed by output name, `None` fields omitted.
 ///

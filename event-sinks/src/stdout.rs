@@ -20,6 +20,7 @@ pub enum StdoutFormat {
 /// `write_all` under the stdout lock, so lines are never interleaved with other output. Control
 /// characters and ANSI escapes inside values are escaped in both formats.
 pub struct StdoutSink {
+    name: String,
     format: StdoutFormat,
     colour: bool,
     out: Box<dyn Write + Send>,
@@ -50,6 +51,7 @@ impl StdoutSink {
     /// Configures a sink.
     pub fn builder() -> StdoutSinkBuilder {
         StdoutSinkBuilder {
+            name: "stdout".into(),
             format: StdoutFormat::Ndjson,
             writer: None,
         }
@@ -64,11 +66,18 @@ impl Default for StdoutSink {
 
 /// Configures a [`StdoutSink`].
 pub struct StdoutSinkBuilder {
+    name: String,
     format: StdoutFormat,
     writer: Option<Box<dyn Write + Send>>,
 }
 
 impl StdoutSinkBuilder {
+    /// The sink's name in stats (default `stdout`); two sinks of a layer need different names.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The format (default NDJSON).
     pub fn format(mut self, format: StdoutFormat) -> Self {
         self.format = format;
@@ -88,6 +97,7 @@ impl StdoutSinkBuilder {
             None => (Box::new(io::stdout()), io::stdout().is_terminal()),
         };
         StdoutSink {
+            name: self.name,
             format: self.format,
             colour: terminal && self.format == StdoutFormat::Pretty,
             out,
@@ -98,7 +108,7 @@ impl StdoutSinkBuilder {
 
 impl Sink for StdoutSink {
     fn name(&self) -> String {
-        "stdout".into()
+        self.name.clone()
     }
 
     async fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {

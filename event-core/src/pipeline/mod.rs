@@ -37,12 +37,20 @@ pub(crate) struct Pipeline {
 }
 
 /// A sink waiting for its worker thread, as handed to the builder.
-pub(crate) type SinkStarter =
-    Box<dyn FnOnce(Arc<EnvelopeWriter>) -> Result<(SinkQueue, JoinHandle<()>), BuildError> + Send>;
+pub(crate) struct SinkStarter {
+    pub(crate) name: String,
+    start: Box<
+        dyn FnOnce(String, Arc<EnvelopeWriter>) -> Result<(SinkQueue, JoinHandle<()>), BuildError>
+            + Send,
+    >,
+}
 
 /// Wraps a sink so the builder can start it once the pipeline's writer exists.
 pub(crate) fn sink_starter<S: Sink>(sink: S, options: SinkOptions) -> SinkStarter {
-    Box::new(move |writer| queue::start(sink, options, writer))
+    SinkStarter {
+        name: sink.name(),
+        start: Box::new(move |name, writer| queue::start(sink, name, options, writer)),
+    }
 }
 
 impl Pipeline {
@@ -53,8 +61,20 @@ impl Pipeline {
         let writer = Arc::new(writer);
         let mut queues = Vec::with_capacity(sinks.len());
         let mut workers = Vec::with_capacity(sinks.len());
-        for start in sinks {
-            let (queue, worker) = start(Arc::clone(&writer))?;
+        for (index, sink) in sinks.iter().enumerate() {
+            if sinks[..index].iter().any(|other| other.name == sink.name) {
+                return Err(BuildError::new(
+                    "sink",
+                    format!(
+                        "two sinks are named `{}`: give one another name (such as \
+                         MemorySink::named(..)), so their stats can be told apart",
+                        sink.name
+                    ),
+                ));
+            }
+        }
+        for sink in sinks {
+            let (queue, worker) = (sink.start)(sink.name, Arc::clone(&writer))?;
             queues.push(queue);
             workers.push(worker);
         }
@@ -135,7 +155,8 @@ impl Pipeline {
             .iter()
             .zip(waits)
             .map(|(sink, done)| {
-                let done = done.is_some_and(|rx| rx.recv_deadline(deadline).is_ok());
+                // No answer to wait for: the sink's worker has stopped, nothing is pending.
+                let done = done.is_none_or(|rx| rx.recv_deadline(deadline).is_ok());
                 SinkFlush {
                     name: sink.name().to_owned(),
                     done,

@@ -81,13 +81,27 @@ pub(crate) struct SinkShared {
     space: Mutex<()>,
     space_freed: Condvar,
     max_queue_bytes: u64,
+    /// Set when a `Block` wait timed out; cleared when the worker frees space. While set,
+    /// `emit!` does not wait again: a dead sink costs each caller one timeout, not one per event.
+    congested: AtomicBool,
+    /// Set by the worker when it stops: events still in the channel are counted as dropped.
+    stopped: AtomicBool,
 }
 
 impl SinkShared {
-    /// Returns `bytes` of queue space once the worker is done with their events.
-    pub(crate) fn release(&self, bytes: u64, events: u64) {
+    /// The bytes `record` is accounted for in this queue: its estimate, at most the bound.
+    pub(crate) fn accounted(&self, record: &Record) -> u64 {
+        (record.queue_bytes as u64).min(self.max_queue_bytes)
+    }
+
+    /// Returns the space of `records` once the worker is done with them.
+    pub(crate) fn release(&self, records: &[Arc<Record>]) {
+        let bytes = records.iter().map(|r| self.accounted(r)).sum();
         self.counters.queue_bytes.fetch_sub(bytes, Ordering::SeqCst);
-        self.counters.pending.fetch_sub(events, Ordering::Relaxed);
+        self.counters
+            .pending
+            .fetch_sub(records.len() as u64, Ordering::Relaxed);
+        self.congested.store(false, Ordering::SeqCst);
         let _lock = self.space.lock().unwrap_or_else(|p| p.into_inner());
         self.space_freed.notify_all();
     }
@@ -101,12 +115,36 @@ impl SinkShared {
             })
             .is_ok()
     }
+
+    /// Marks the worker stopped and counts what is left in the channel as dropped.
+    pub(crate) fn stop(&self, receiver: &Receiver<Item>) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.drain_stopped(receiver);
+    }
+
+    /// Once the worker has stopped, whoever finds events in the channel accounts for them:
+    /// the worker as it stops, or a sender that got in behind it.
+    fn drain_stopped(&self, receiver: &Receiver<Item>) {
+        for item in receiver.try_iter() {
+            match item {
+                Item::Event(record) => {
+                    self.release(std::slice::from_ref(&record));
+                    self.counters.drop(DropReason::Shutdown, 1);
+                }
+                Item::Flush(done) | Item::Shutdown(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
 }
 
 /// The producers' end of one sink's queue.
 pub(crate) struct SinkQueue {
     name: String,
     sender: Sender<Item>,
+    /// Kept so the channel outlives the worker, and leftovers can be counted.
+    receiver: Receiver<Item>,
     shared: Arc<SinkShared>,
     overflow: Overflow,
 }
@@ -114,10 +152,10 @@ pub(crate) struct SinkQueue {
 /// Starts `sink`'s worker thread and returns its queue.
 pub(crate) fn start<S: Sink>(
     sink: S,
+    name: String,
     options: SinkOptions,
     writer: Arc<EnvelopeWriter>,
 ) -> Result<(SinkQueue, JoinHandle<()>), BuildError> {
-    let name = sink.name();
     if options.max_queue_bytes == 0 || options.max_batch_events == 0 {
         return Err(BuildError::new(
             format!("sink `{name}` options"),
@@ -130,11 +168,13 @@ pub(crate) fn start<S: Sink>(
         space: Mutex::new(()),
         space_freed: Condvar::new(),
         max_queue_bytes: options.max_queue_bytes as u64,
+        congested: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
     });
     let worker = super::worker::spawn(
         sink,
         &name,
-        receiver,
+        receiver.clone(),
         Arc::clone(&shared),
         writer,
         options.max_batch_events,
@@ -149,6 +189,7 @@ pub(crate) fn start<S: Sink>(
     let queue = SinkQueue {
         name,
         sender,
+        receiver,
         shared,
         overflow: options.overflow,
     };
@@ -168,6 +209,10 @@ impl SinkQueue {
         self.shared.counters.pending.load(Ordering::Relaxed)
     }
 
+    pub(crate) fn stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::SeqCst)
+    }
+
     /// Counts an event this sink will not get.
     pub(crate) fn reject(&self, reason: DropReason) {
         self.shared.counters.emitted.fetch_add(1, Ordering::Relaxed);
@@ -177,10 +222,7 @@ impl SinkQueue {
     /// Queues `record`, or counts why not. Waits only under `Overflow::Block`.
     pub(crate) fn enqueue(&self, record: Arc<Record>, closed: &AtomicBool) {
         let counters = &self.shared.counters;
-        let bytes = record.queue_bytes as u64;
-        if bytes > self.shared.max_queue_bytes {
-            return self.reject(DropReason::TooLarge);
-        }
+        let bytes = self.shared.accounted(&record);
         if !self.shared.try_reserve(bytes) {
             let reserved = match self.overflow {
                 Overflow::DropNewest => false,
@@ -198,16 +240,17 @@ impl SinkQueue {
         counters.emitted.fetch_add(1, Ordering::Relaxed);
         counters.enqueued.fetch_add(1, Ordering::Relaxed);
         counters.pending.fetch_add(1, Ordering::Relaxed);
-        if self.sender.send(Item::Event(record)).is_err() {
-            // The worker is gone (it stopped at shutdown): account the event here.
-            counters.enqueued.fetch_sub(1, Ordering::Relaxed);
-            counters.emitted.fetch_sub(1, Ordering::Relaxed);
-            self.shared.release(bytes, 1);
-            self.reject(DropReason::Shutdown);
+        // The channel lives as long as this queue, so sending cannot fail.
+        let _ = self.sender.send(Item::Event(record));
+        if self.stopped() {
+            self.shared.drain_stopped(&self.receiver);
         }
     }
 
     fn wait_for_space(&self, bytes: u64, timeout: Duration, closed: &AtomicBool) -> bool {
+        if self.shared.congested.load(Ordering::SeqCst) {
+            return false;
+        }
         let deadline = Instant::now() + timeout;
         let mut lock = self.shared.space.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -215,7 +258,11 @@ impl SinkQueue {
                 return true;
             }
             let now = Instant::now();
-            if now >= deadline || closed.load(Ordering::SeqCst) {
+            if now >= deadline {
+                self.shared.congested.store(true, Ordering::SeqCst);
+                return false;
+            }
+            if closed.load(Ordering::SeqCst) {
                 return false;
             }
             lock = self
@@ -233,9 +280,17 @@ impl SinkQueue {
         self.shared.space_freed.notify_all();
     }
 
-    /// Sends a control item behind the queued events; returns where its answer will come.
+    /// Sends a control item behind the queued events; returns where its answer will come, or
+    /// `None` if the worker has already stopped (nothing is left to wait for).
     pub(crate) fn send_control(&self, item: fn(Sender<()>) -> Item) -> Option<Receiver<()>> {
+        if self.stopped() {
+            return None;
+        }
         let (done, wait) = crossbeam_channel::bounded(1);
-        self.sender.send(item(done)).ok().map(|()| wait)
+        let _ = self.sender.send(item(done));
+        if self.stopped() {
+            self.shared.drain_stopped(&self.receiver);
+        }
+        Some(wait)
     }
 }

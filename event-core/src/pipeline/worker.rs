@@ -3,6 +3,7 @@
 //! subscriber: the thread runs with a no-op dispatcher, so there is no feedback loop.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -54,18 +55,25 @@ pub(super) fn spawn<S: Sink>(
         })
 }
 
-#[derive(Clone, Copy)]
-enum Call {
-    Flush,
-    Shutdown,
-}
-
 struct Worker<S> {
     sink: S,
     runtime: tokio::runtime::Runtime,
     shared: Arc<SinkShared>,
     writer: Arc<EnvelopeWriter>,
     max_batch: usize,
+}
+
+/// The sink methods called outside of `write_batch`.
+#[derive(Clone, Copy)]
+enum Call {
+    Flush,
+    Shutdown,
+}
+
+/// An `events_dropped` report waiting to be written, with the counts it reports.
+struct DropReport {
+    record: Record,
+    counts: BTreeMap<DropReason, u64>,
 }
 
 impl<S: Sink> Worker<S> {
@@ -94,21 +102,20 @@ impl<S: Sink> Worker<S> {
                         }
                     }
                     self.deliver(&records);
-                    let bytes = records.iter().map(|r| r.queue_bytes as u64).sum();
-                    self.shared.release(bytes, records.len() as u64);
+                    self.shared.release(&records);
                     records.clear();
-                    // The queue has room again: say what was lost meanwhile.
-                    self.report_drops();
                 }
                 Item::Flush(done) => {
-                    self.report_drops();
+                    self.write_drop_report();
                     self.call(Call::Flush);
                     let _ = done.send(());
                 }
                 Item::Shutdown(done) => {
-                    self.report_drops();
+                    self.write_drop_report();
                     self.call(Call::Flush);
                     self.call(Call::Shutdown);
+                    // Events sent behind the shutdown are counted, not lost.
+                    self.shared.stop(&receiver);
                     let _ = done.send(());
                     return;
                 }
@@ -116,33 +123,75 @@ impl<S: Sink> Worker<S> {
         }
     }
 
-    /// Writes `records` as one batch and counts each event delivered or dropped.
+    /// Writes `records` as one batch, with a report of earlier losses after them if there is
+    /// one (the queue has room again), and counts each event delivered or dropped.
     fn deliver(&mut self, records: &[Arc<Record>]) {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
-        let mut events = Vec::with_capacity(records.len());
+        let mut events = Vec::with_capacity(records.len() + 1);
         for record in records {
             match record.encoded(&self.writer) {
-                Ok(json) => events.push(BatchEvent {
-                    json,
-                    name: record.name(),
-                    level: record.level(),
-                    timestamp: record.meta.timestamp,
-                    event_id: record.meta.event_id,
-                }),
-                Err(_) => counters.drop(DropReason::SerializeError, 1),
+                Ok(json) => events.push(record.batch_event(json)),
+                Err(err) => counters.drop(err.reason(), 1),
             }
-        }
-        if events.is_empty() {
-            return;
         }
         let count = events.len() as u64;
-        match self.write(&events) {
-            Ok(()) => {
-                counters.delivered.fetch_add(count, Ordering::Relaxed);
+        let report = self.drop_report();
+        if let Some(report) = &report {
+            if let Ok(json) = report.record.encoded(&self.writer) {
+                events.push(report.record.batch_event(json));
             }
-            Err(reason) => counters.drop(reason, count),
         }
+        let report_written = if events.is_empty() {
+            false
+        } else {
+            let result = self.write(&events);
+            match &result {
+                Ok(()) => {
+                    counters.delivered.fetch_add(count, Ordering::Relaxed);
+                }
+                Err(reason) => counters.drop(*reason, count),
+            }
+            result.is_ok() && events.len() as u64 > count
+        };
+        drop(events);
+        if let Some(report) = report {
+            self.settle(report, report_written);
+        }
+    }
+
+    /// A report of the losses not yet reported, if any.
+    fn drop_report(&self) -> Option<DropReport> {
+        let counts = self.shared.counters.take_unreported();
+        (!counts.is_empty()).then(|| DropReport {
+            record: Record::internal(EventsDropped::new(&counts)),
+            counts,
+        })
+    }
+
+    /// Counts a report written, or puts its counts back for the next one.
+    fn settle(&self, report: DropReport, written: bool) {
+        let counters = &self.shared.counters;
+        if written {
+            counters.drop_reports.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counters.restore_unreported(&report.counts);
+        }
+    }
+
+    /// Writes a report of earlier losses on its own (at flush and shutdown).
+    fn write_drop_report(&mut self) {
+        let Some(report) = self.drop_report() else {
+            return;
+        };
+        let written = match report.record.encoded(&self.writer) {
+            Ok(json) => {
+                let event = report.record.batch_event(json);
+                self.write(&[event]).is_ok()
+            }
+            Err(_) => false,
+        };
+        self.settle(report, written);
     }
 
     /// Hands one batch to the sink; a panic in it is caught.
@@ -189,38 +238,6 @@ impl<S: Sink> Worker<S> {
                 .shared
                 .counters
                 .set_last_error(format!("the sink panicked in {what}")),
-        }
-    }
-
-    /// Writes an `events_dropped` event into this sink if it lost events since the last one.
-    /// It is the pipeline's own event: not counted as emitted or delivered.
-    fn report_drops(&mut self) {
-        let counters = &self.shared.counters;
-        let lost = counters.take_unreported();
-        if lost.is_empty() {
-            return;
-        }
-        let record = Record::internal(EventsDropped::new(&lost));
-        let written = match record.encoded(&self.writer) {
-            Ok(json) => {
-                let event = BatchEvent {
-                    json,
-                    name: record.name(),
-                    level: record.level(),
-                    timestamp: record.meta.timestamp,
-                    event_id: record.meta.event_id,
-                };
-                self.write(&[event]).is_ok()
-            }
-            Err(_) => false,
-        };
-        if written {
-            self.shared
-                .counters
-                .drop_reports
-                .fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.shared.counters.restore_unreported(&lost);
         }
     }
 }
