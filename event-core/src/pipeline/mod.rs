@@ -36,13 +36,16 @@ pub(crate) struct Pipeline {
     submitting: AtomicUsize,
 }
 
+/// Starts a sink's worker, given its name and the layer's envelope writer.
+type StartSink = Box<
+    dyn FnOnce(String, Arc<EnvelopeWriter>) -> Result<(SinkQueue, JoinHandle<()>), BuildError>
+        + Send,
+>;
+
 /// A sink waiting for its worker thread, as handed to the builder.
 pub(crate) struct SinkStarter {
     pub(crate) name: String,
-    start: Box<
-        dyn FnOnce(String, Arc<EnvelopeWriter>) -> Result<(SinkQueue, JoinHandle<()>), BuildError>
-            + Send,
-    >,
+    start: StartSink,
 }
 
 /// Wraps a sink so the builder can start it once the pipeline's writer exists.
