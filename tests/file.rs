@@ -295,3 +295,49 @@ fn an_unusable_path_is_a_build_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_torn_last_line_is_cut_and_an_existing_file_made_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ndjson");
+    // A previous run crashed mid-line, and the file was created by someone else as 0644.
+    fs::write(&path, "{\"metadata\":{\"seq\":0}}\n{\"metadata\":{\"se").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let guard = with_file_sink(FileSink::builder(&path), || emit_ticks(1..3));
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(sequence(dir.path()), [0, 1, 2]);
+}
+
+#[test]
+fn leftovers_of_an_interrupted_compression_are_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    // A rotated file whose compression never ran, and a half-written temporary.
+    fake_rotated(dir.path(), 1, start());
+    let tmp = dir
+        .path()
+        .join("events.00000001.20261121T103000Z.ndjson.gz.tmp");
+    fs::write(&tmp, "half").unwrap();
+    // Another sink's temporary beside it is left alone.
+    let other = dir
+        .path()
+        .join("events.00000001.20261121T103000Z.json.gz.tmp");
+    fs::write(&other, "theirs").unwrap();
+    let guard = with_file_sink(
+        FileSink::builder(dir.path().join("events.ndjson")).gzip(true),
+        || emit_ticks(0..1),
+    );
+    assert!(guard.flush(FLUSH).is_complete());
+    assert!(!tmp.exists() && other.exists());
+    let gz = dir
+        .path()
+        .join("events.00000001.20261121T103000Z.ndjson.gz");
+    assert_eq!(read_text(&gz), "{}\n");
+    assert!(!dir
+        .path()
+        .join("events.00000001.20261121T103000Z.ndjson")
+        .exists());
+}

@@ -122,6 +122,10 @@ pub(crate) fn compress(path: &Path) -> io::Result<()> {
     let output = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
     output.sync_all()?;
     fs::rename(&tmp, &gz)?;
+    // The `.gz` must be durable before the plain file goes.
+    if let Some(dir) = gz.parent() {
+        super::sync_dir(dir)?;
+    }
     fs::remove_file(path)
 }
 

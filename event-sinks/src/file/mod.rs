@@ -158,7 +158,16 @@ impl FileSinkBuilder {
                 err,
             )
         })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (size, modified) = resume(&self.path, &file).map_err(|err| {
+            BuildError::with_source(
+                setting,
+                format!(
+                    "cannot prepare `{}` for appending: {err}",
+                    self.path.display()
+                ),
+                err,
+            )
+        })?;
         let listing_error = |err: io::Error| {
             BuildError::with_source(
                 setting,
@@ -169,9 +178,14 @@ impl FileSinkBuilder {
         for leftover in naming.temporary_files().map_err(listing_error)? {
             let _ = fs::remove_file(leftover);
         }
+        // Numbered before retention, so numbers go on even if retention removes every file.
+        let next_seq = naming
+            .list()
+            .map_err(listing_error)?
+            .last()
+            .map_or(1, |last| last.seq + 1);
         housekeeping::retain(&naming, self.retention, &*self.clock).map_err(listing_error)?;
         let rotated = naming.list().map_err(listing_error)?;
-        let next_seq = rotated.last().map_or(1, |last| last.seq + 1);
         let housekeeping =
             Housekeeping::start(naming.clone(), self.retention, Arc::clone(&self.clock)).map_err(
                 |err| BuildError::with_source(setting, "cannot start its housekeeping thread", err),
@@ -181,8 +195,11 @@ impl FileSinkBuilder {
                 housekeeping.compress(file.path);
             }
         }
+        // An existing file keeps its age for interval rotation (if the clock agrees it is past).
+        let now = self.clock.now();
+        let opened_at = modified.filter(|m| size > 0 && *m <= now).unwrap_or(now);
         Ok(FileSink {
-            opened_at: self.clock.now(),
+            opened_at,
             path: self.path,
             naming,
             rotate_size: self.rotate_size,
@@ -197,6 +214,54 @@ impl FileSinkBuilder {
             housekeeping,
         })
     }
+}
+
+/// Makes an existing active file safe to append to: mode `0600`, and a last line torn by a
+/// crash cut off, so the next line does not merge into it. Returns its size and modification
+/// time.
+fn resume(path: &Path, file: &File) -> io::Result<(u64, Option<SystemTime>)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    let metadata = file.metadata()?;
+    let mut size = metadata.len();
+    if size > 0 {
+        // `file` is append-only: read through another handle.
+        let whole = last_newline_end(&File::open(path)?, size)?;
+        if whole != size {
+            file.set_len(whole)?;
+            size = whole;
+        }
+    }
+    Ok((size, metadata.modified().ok()))
+}
+
+/// The length of `file` up to and including its last newline (0 if it has none).
+fn last_newline_end(file: &File, size: u64) -> io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut reader = file;
+    let mut end = size;
+    let mut chunk = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let len = (end - start) as usize;
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(&mut chunk[..len])?;
+        if let Some(pos) = chunk[..len].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + pos as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Makes renames in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// Opens `path` for appending (or truncating), created with mode `0600`.
@@ -217,23 +282,37 @@ pub(crate) fn open_private(path: &Path, truncate: bool) -> io::Result<File> {
 }
 
 impl FileSink {
+    /// Appends the buffered lines. On failure the file is cut back to its last whole line (a
+    /// line is never left half written) and the lines are dropped, not retried later.
     fn write_buffer(&mut self) -> io::Result<()> {
-        if !self.buffer.is_empty() {
-            self.file.write_all(&self.buffer)?;
-            self.buffer.clear();
+        if self.buffer.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let result = self.file.write_all(&self.buffer);
+        match result {
+            Ok(()) => self.size += self.buffer.len() as u64,
+            Err(_) => {
+                let _ = self.file.set_len(self.size);
+            }
+        }
+        self.buffer.clear();
+        result
     }
 
     /// Closes the current file under its rotated name and starts a new one.
     fn rotate(&mut self) -> io::Result<()> {
         self.write_buffer()?;
-        self.file.sync_all()?;
+        if self.fsync != Fsync::Never {
+            self.file.sync_all()?;
+        }
         let now = self.clock.now();
         let rotated = self.naming.rotated(self.next_seq, now);
         self.next_seq += 1;
         fs::rename(&self.path, &rotated)?;
         self.file = open_private(&self.path, false)?;
+        if self.fsync != Fsync::Never {
+            sync_dir(&self.naming.dir)?;
+        }
         self.size = 0;
         self.opened_at = now;
         if self.gzip {
@@ -267,6 +346,7 @@ impl Sink for FileSink {
                 self.opened_at = self.clock.now();
             }
         }
+        self.buffer.clear();
         for event in batch.iter() {
             let line = event.json().len() as u64 + 1;
             let pending = self.buffer.len() as u64;
@@ -274,13 +354,11 @@ impl Sink for FileSink {
                 .rotate_size
                 .is_some_and(|max| self.size + pending > 0 && self.size + pending + line > max);
             if full {
-                self.size += pending;
                 self.rotate()?;
             }
             self.buffer.extend_from_slice(event.json());
             self.buffer.push(b'\n');
         }
-        self.size += self.buffer.len() as u64;
         self.write_buffer()?;
         if self.fsync == Fsync::EveryBatch {
             self.file.sync_data()?;

@@ -92,11 +92,10 @@ impl Naming {
             .filter_map(|entry| entry.ok())
             .map(|entry| entry.path())
             .filter(|path| {
-                path.to_str().is_some_and(|p| p.ends_with(".gz.tmp"))
-                    && path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(&format!("{}.", self.stem)))
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".gz.tmp"))
+                    .is_some_and(|n| self.parse(Path::new(n)).is_some())
             })
             .collect())
     }
