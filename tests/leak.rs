@@ -117,53 +117,12 @@ fn hash_key_errors_do_not_show_the_key() {
     assert!(!format!("{ok:?}").contains("CANARY-KEY"));
 }
 
-/// A field whose own `Serialize` fails or panics, next to treated secrets.
-struct Flaky {
-    panic: bool,
-}
-
-impl serde::Serialize for Flaky {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        if self.panic {
-            panic!("flaky serializer panicked");
-        }
-        Err(serde::ser::Error::custom("flaky serializer failed"))
-    }
-}
-
-impl schemars::JsonSchema for Flaky {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Flaky".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string" })
-    }
-}
-
 /// `Display` that fails, for a hashed field.
 struct BadDisplay;
 
 impl fmt::Display for BadDisplay {
     fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
         Err(fmt::Error)
-    }
-}
-
-#[derive(Event)]
-#[event(kind = "error")]
-struct SyncFailed {
-    #[event(redact)]
-    password: String,
-    #[event(mask)]
-    card_number: String,
-    flaky: Flaky,
-}
-
-fn sync_failed(panic: bool) -> SyncFailed {
-    SyncFailed {
-        password: CANARY_PASSWORD.into(),
-        card_number: CANARY_CARD.into(),
-        flaky: Flaky { panic },
     }
 }
 

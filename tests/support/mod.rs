@@ -180,3 +180,45 @@ pub fn session_started() -> SessionStarted {
         phone_number: CANARY_PHONE.into(),
     }
 }
+
+/// A field whose own `Serialize` fails or panics, next to treated secrets.
+pub struct Flaky {
+    pub panic: bool,
+}
+
+impl Serialize for Flaky {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        if self.panic {
+            panic!("flaky serializer panicked");
+        }
+        Err(serde::ser::Error::custom("flaky serializer failed"))
+    }
+}
+
+impl JsonSchema for Flaky {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Flaky".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
+/// An event whose `flaky` field fails (or panics) to serialize.
+#[derive(Event)]
+#[event(kind = "error")]
+pub struct SyncFailed {
+    #[event(redact)]
+    pub password: String,
+    #[event(mask)]
+    pub card_number: String,
+    pub flaky: Flaky,
+}
+
+pub fn sync_failed(panic: bool) -> SyncFailed {
+    SyncFailed {
+        password: CANARY_PASSWORD.into(),
+        card_number: CANARY_CARD.into(),
+        flaky: Flaky { panic },
+    }
+}
