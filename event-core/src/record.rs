@@ -77,7 +77,8 @@ pub(crate) struct Record {
     payload: Arc<dyn Payload>,
     /// The estimated encoded size this record was accounted for in the queues.
     pub(crate) queue_bytes: usize,
-    encoded: OnceLock<Result<Box<[u8]>, EncodeError>>,
+    // A `Vec`, not a boxed slice: shrinking it would copy every envelope (seen in profiles).
+    encoded: OnceLock<Result<Vec<u8>, EncodeError>>,
 }
 
 /// Why a record could not become an envelope.
@@ -129,7 +130,7 @@ impl Record {
                     Ok(()) if out.len() > writer.max_event_bytes => Err(EncodeError::TooLarge),
                     Ok(()) => {
                         self.payload.size_hint().store(out.len(), Ordering::Relaxed);
-                        Ok(out.into_boxed_slice())
+                        Ok(out)
                     }
                     Err(err) => {
                         writer.count_serialize_error(&err);

@@ -162,23 +162,30 @@ pub(crate) fn hash<T: fmt::Display + ?Sized>(
     let mut writer = MacWriter(key.keyed_mac());
     write!(writer, "{value}").map_err(|_| DisplayFailed)?;
     let digest = writer.0.finalize().into_bytes();
-    let mut hex = [0u8; 64];
-    hex::encode_to_slice(digest, &mut hex).expect("32 bytes fill 64 hex digits");
-    let mut text = String::with_capacity(key.prefix().len() + hex.len());
-    text.push_str(key.prefix());
-    text.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
-    Ok(HashedText::Keyed(text))
+    // On the stack: `hmac-sha256:<id ≤ 64>:` and 64 hex digits fit in 160 bytes.
+    let prefix = key.prefix().as_bytes();
+    let mut text = [0u8; HASHED_MAX];
+    text[..prefix.len()].copy_from_slice(prefix);
+    let len = prefix.len() + 64;
+    hex::encode_to_slice(digest, &mut text[prefix.len()..len])
+        .expect("32 bytes fill 64 hex digits");
+    Ok(HashedText::Keyed { text, len })
 }
 
+/// The longest hashed value: `hmac-sha256:` (12) + a 64-byte key id + `:` + 64 hex digits.
+const HASHED_MAX: usize = 160;
+
 pub(crate) enum HashedText {
-    Keyed(String),
+    Keyed { text: [u8; HASHED_MAX], len: usize },
     Redacted,
 }
 
 impl HashedText {
     pub(crate) fn as_str(&self) -> &str {
         match self {
-            HashedText::Keyed(text) => text,
+            HashedText::Keyed { text, len } => {
+                std::str::from_utf8(&text[..*len]).expect("an ASCII key id and hex digits")
+            }
             HashedText::Redacted => REDACTED,
         }
     }

@@ -1,0 +1,718 @@
+//! The comparison runner (issue 4, SPEC §11): the same 10-field event, in one process run,
+//! through this framework and through the stacks users would otherwise pick.
+//!
+//! - `ours-file`: `emit!` → `EventLayer` → `FileSink`, queue policy `Block`;
+//! - `ours-file-drop`: the same under `DropNewest` (its drop counter must equal its loss);
+//! - `ours-null`: `emit!` → `EventLayer` → a sink that discards, to isolate the pipeline;
+//! - `A`: `tracing::info!` → `fmt().json()` → `tracing_appender::non_blocking` (lossy = false)
+//!   → file;
+//! - `B`: `slog` + `slog-async` (`Block`) + `slog-json` → file;
+//! - `L`: the limit, a loop of `serde_json::to_writer` of an equivalent struct with an RFC 3339
+//!   µs timestamp into a 64 KiB `BufWriter<File>` (behind a mutex, shared by the threads).
+//!
+//! Run: `cargo bench --bench compare` (`COMPARE_EVENTS=100000` for a quick run,
+//! `COMPARE_ONLY=ours-null,A` for some stacks and no table). The table is printed and written
+//! to `target/bench-compare.md`.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use event_core::{
+    emit, Batch, Event, EventGuard, EventLayer, Overflow, Sink, SinkError, SinkOptions,
+};
+use event_sinks::{FileSink, Fsync};
+use schemars::JsonSchema;
+use serde::Serialize;
+use tracing_subscriber::prelude::*;
+
+const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0";
+const BURST: u64 = 10_000;
+const QUEUE_BYTES: usize = 16 << 20;
+
+/// The event, as this framework declares it.
+#[derive(Event)]
+#[event(kind = "security")]
+struct LoginAttempted {
+    user_id: String,
+    session_id: String,
+    #[event(pii)]
+    ip: IpAddr,
+    user_agent: String,
+    result: &'static str,
+    failure_reason: &'static str,
+    attempt_count: u32,
+    latency_ms: f64,
+    #[event(mask)]
+    card_number: String,
+    #[event(hash)]
+    email: String,
+}
+
+/// The same fields for the limit: a plain serde struct with its own timestamp.
+#[derive(Serialize, JsonSchema)]
+struct PlainLogin<'a> {
+    timestamp: Rfc3339Micros,
+    user_id: &'a str,
+    session_id: &'a str,
+    ip: IpAddr,
+    user_agent: &'a str,
+    result: &'a str,
+    failure_reason: &'a str,
+    attempt_count: u32,
+    latency_ms: f64,
+    card_number: &'a str,
+    email: &'a str,
+}
+
+#[derive(JsonSchema)]
+struct Rfc3339Micros(#[schemars(with = "String")] SystemTime);
+
+impl Serialize for Rfc3339Micros {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_micros(self.0))
+    }
+}
+
+/// Inputs shared by every stack, built before any measurement.
+struct Inputs {
+    users: Vec<String>,
+    sessions: Vec<String>,
+    emails: Vec<String>,
+    ip: IpAddr,
+}
+
+impl Inputs {
+    fn new() -> Self {
+        Inputs {
+            users: (0..64).map(|i| format!("user-{i:05}")).collect(),
+            sessions: (0..64).map(|i| format!("sess-{i:08x}")).collect(),
+            emails: (0..64).map(|i| format!("user{i}@example.com")).collect(),
+            ip: "203.0.113.9".parse().unwrap(),
+        }
+    }
+
+    fn user(&self, i: u64) -> &str {
+        &self.users[(i % 64) as usize]
+    }
+    fn session(&self, i: u64) -> &str {
+        &self.sessions[(i % 64) as usize]
+    }
+    fn email(&self, i: u64) -> &str {
+        &self.emails[(i % 64) as usize]
+    }
+
+    fn event(&self, i: u64) -> LoginAttempted {
+        LoginAttempted {
+            user_id: self.user(i).to_owned(),
+            session_id: self.session(i).to_owned(),
+            ip: self.ip,
+            user_agent: USER_AGENT.to_owned(),
+            result: if i % 3 == 0 { "success" } else { "failure" },
+            failure_reason: "bad_password",
+            attempt_count: (i % 5) as u32,
+            latency_ms: (i % 1000) as f64 * 0.25,
+            card_number: "4111111111111111".to_owned(),
+            email: self.email(i).to_owned(),
+        }
+    }
+}
+
+/// Counts the lines written through it.
+struct CountingWriter<W> {
+    inner: W,
+    lines: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let newlines = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.lines.fetch_add(newlines, Ordering::Relaxed);
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A sink that discards, counting.
+struct NullSink(Arc<AtomicU64>, Arc<AtomicU64>);
+
+impl Sink for NullSink {
+    fn name(&self) -> String {
+        "null".into()
+    }
+    async fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        for event in batch.iter().filter(|e| e.name() != "events_dropped") {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            self.1
+                .fetch_add(event.json().len() as u64 + 1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// What landed at the end of a run.
+struct Landed {
+    lines: u64,
+    bytes: u64,
+    dropped: u64,
+}
+
+/// One stack, set up and ready to emit.
+trait Running: Sync {
+    /// Emits event `i` (called inside `scope`).
+    fn emit(&self, inputs: &Inputs, i: u64);
+    /// Runs `f` with the stack's subscriber as this thread's default, if it has one.
+    fn scope(&self, f: &mut dyn FnMut());
+    /// Waits until `emitted` events have landed (or been counted as dropped).
+    fn wait(&self, emitted: u64);
+    /// Stops the stack and reports what landed.
+    fn finish(self: Box<Self>) -> Landed;
+}
+
+struct Ours {
+    dispatch: tracing::Dispatch,
+    guard: EventGuard,
+    output: Output,
+}
+
+enum Output {
+    File(PathBuf),
+    Null(Arc<AtomicU64>, Arc<AtomicU64>),
+}
+
+impl Ours {
+    fn start(output: Output, overflow: Overflow) -> Box<dyn Running> {
+        let builder = EventLayer::builder()
+            .service("bench")
+            .hash_key("k1", [7u8; 32]);
+        let options = SinkOptions::new()
+            .max_queue_bytes(QUEUE_BYTES)
+            .overflow(overflow);
+        let builder = match &output {
+            Output::File(path) => builder.sink_with(
+                FileSink::builder(path).fsync(Fsync::Never).build().unwrap(),
+                options,
+            ),
+            Output::Null(events, bytes) => {
+                builder.sink_with(NullSink(Arc::clone(events), Arc::clone(bytes)), options)
+            }
+        };
+        let (layer, guard) = builder.build().unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        Box::new(Ours {
+            dispatch,
+            guard,
+            output,
+        })
+    }
+}
+
+impl Running for Ours {
+    fn emit(&self, inputs: &Inputs, i: u64) {
+        emit!(inputs.event(i));
+    }
+    fn scope(&self, f: &mut dyn FnMut()) {
+        tracing::dispatcher::with_default(&self.dispatch, f);
+    }
+    fn wait(&self, _: u64) {
+        assert!(self.guard.flush(Duration::from_secs(600)).is_complete());
+    }
+    fn finish(self: Box<Self>) -> Landed {
+        let report = self.guard.shutdown(Duration::from_secs(600));
+        assert!(report.is_complete());
+        let dropped = self.guard.stats().sinks[0].dropped_total();
+        let (lines, bytes) = match &self.output {
+            Output::File(path) => count_file(path),
+            Output::Null(events, bytes) => {
+                (events.load(Ordering::SeqCst), bytes.load(Ordering::SeqCst))
+            }
+        };
+        Landed {
+            lines,
+            bytes,
+            dropped,
+        }
+    }
+}
+
+/// Stack A: `tracing` + `fmt().json()` + `tracing_appender::non_blocking`.
+struct StackA {
+    dispatch: tracing::Dispatch,
+    guard: Option<tracing_appender::non_blocking::WorkerGuard>,
+    lines: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl StackA {
+    fn start(path: &Path) -> Box<dyn Running> {
+        let (lines, bytes) = (Arc::default(), Arc::default());
+        let writer = CountingWriter {
+            inner: File::create(path).unwrap(),
+            lines: Arc::clone(&lines),
+            bytes: Arc::clone(&bytes),
+        };
+        let (non_blocking, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(writer);
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(non_blocking),
+        );
+        Box::new(StackA {
+            dispatch: tracing::Dispatch::new(subscriber),
+            guard: Some(guard),
+            lines,
+            bytes,
+        })
+    }
+}
+
+impl Running for StackA {
+    fn emit(&self, inputs: &Inputs, i: u64) {
+        tracing::info!(
+            user_id = inputs.user(i),
+            session_id = inputs.session(i),
+            ip = %inputs.ip,
+            user_agent = USER_AGENT,
+            result = if i % 3 == 0 { "success" } else { "failure" },
+            failure_reason = "bad_password",
+            attempt_count = (i % 5) as u32,
+            latency_ms = (i % 1000) as f64 * 0.25,
+            card_number = "4111111111111111",
+            email = inputs.email(i),
+            "login attempted"
+        );
+    }
+    fn scope(&self, f: &mut dyn FnMut()) {
+        tracing::dispatcher::with_default(&self.dispatch, f);
+    }
+    fn wait(&self, emitted: u64) {
+        wait_for(&self.lines, emitted);
+    }
+    fn finish(mut self: Box<Self>) -> Landed {
+        drop(self.guard.take());
+        Landed {
+            lines: self.lines.load(Ordering::SeqCst),
+            bytes: self.bytes.load(Ordering::SeqCst),
+            dropped: 0,
+        }
+    }
+}
+
+/// Stack B: `slog` + `slog-async` (`Block`) + `slog-json`.
+struct StackB {
+    logger: slog::Logger,
+    guard: Option<slog_async::AsyncGuard>,
+    lines: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl StackB {
+    fn start(path: &Path) -> Box<dyn Running> {
+        use slog::Drain;
+        let (lines, bytes) = (Arc::default(), Arc::default());
+        // slog-json writes each key and value separately: buffered, as users configure it.
+        let writer = CountingWriter {
+            inner: BufWriter::with_capacity(64 << 10, File::create(path).unwrap()),
+            lines: Arc::clone(&lines),
+            bytes: Arc::clone(&bytes),
+        };
+        let json = slog_json::Json::default(writer).fuse();
+        let (drain, guard) = slog_async::Async::new(json)
+            .chan_size(1 << 16)
+            .overflow_strategy(slog_async::OverflowStrategy::Block)
+            .build_with_guard();
+        Box::new(StackB {
+            logger: slog::Logger::root(drain.fuse(), slog::o!()),
+            guard: Some(guard),
+            lines,
+            bytes,
+        })
+    }
+}
+
+impl Running for StackB {
+    fn emit(&self, inputs: &Inputs, i: u64) {
+        slog::info!(self.logger, "login attempted";
+            "user_id" => inputs.user(i),
+            "session_id" => inputs.session(i),
+            "ip" => %inputs.ip,
+            "user_agent" => USER_AGENT,
+            "result" => if i % 3 == 0 { "success" } else { "failure" },
+            "failure_reason" => "bad_password",
+            "attempt_count" => (i % 5) as u32,
+            "latency_ms" => (i % 1000) as f64 * 0.25,
+            "card_number" => "4111111111111111",
+            "email" => inputs.email(i),
+        );
+    }
+    fn scope(&self, f: &mut dyn FnMut()) {
+        f();
+    }
+    fn wait(&self, emitted: u64) {
+        wait_for(&self.lines, emitted);
+    }
+    fn finish(mut self: Box<Self>) -> Landed {
+        drop(self.guard.take());
+        Landed {
+            lines: self.lines.load(Ordering::SeqCst),
+            bytes: self.bytes.load(Ordering::SeqCst),
+            dropped: 0,
+        }
+    }
+}
+
+/// L: the limit.
+struct Limit {
+    out: Mutex<BufWriter<File>>,
+    path: PathBuf,
+}
+
+impl Limit {
+    fn start(path: &Path) -> Box<dyn Running> {
+        Box::new(Limit {
+            out: Mutex::new(BufWriter::with_capacity(
+                64 << 10,
+                File::create(path).unwrap(),
+            )),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Running for Limit {
+    fn emit(&self, inputs: &Inputs, i: u64) {
+        let event = PlainLogin {
+            timestamp: Rfc3339Micros(SystemTime::now()),
+            user_id: inputs.user(i),
+            session_id: inputs.session(i),
+            ip: inputs.ip,
+            user_agent: USER_AGENT,
+            result: if i % 3 == 0 { "success" } else { "failure" },
+            failure_reason: "bad_password",
+            attempt_count: (i % 5) as u32,
+            latency_ms: (i % 1000) as f64 * 0.25,
+            card_number: "4111111111111111",
+            email: inputs.email(i),
+        };
+        let mut out = self.out.lock().unwrap();
+        serde_json::to_writer(&mut *out, &event).unwrap();
+        out.write_all(b"\n").unwrap();
+    }
+    fn scope(&self, f: &mut dyn FnMut()) {
+        f();
+    }
+    fn wait(&self, _: u64) {
+        self.out.lock().unwrap().flush().unwrap();
+    }
+    fn finish(self: Box<Self>) -> Landed {
+        self.out.lock().unwrap().flush().unwrap();
+        let (lines, bytes) = count_file(&self.path);
+        Landed {
+            lines,
+            bytes,
+            dropped: 0,
+        }
+    }
+}
+
+/// Waits (polling) until a background writer has written `emitted` lines.
+fn wait_for(lines: &AtomicU64, emitted: u64) {
+    while lines.load(Ordering::SeqCst) < emitted {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Lines and bytes of the events in `path`, streamed (reading the file whole would count in
+/// the peak RSS). Our own `events_dropped` reports are not events of the benchmark.
+fn count_file(path: &Path) -> (u64, u64) {
+    use std::io::BufRead;
+    let (mut lines, mut bytes) = (0, 0);
+    for line in io::BufReader::with_capacity(1 << 20, File::open(path).unwrap()).lines() {
+        let line = line.unwrap();
+        if !line.contains("\"event_name\":\"events_dropped\"") {
+            lines += 1;
+            bytes += line.len() as u64 + 1;
+        }
+    }
+    (lines, bytes)
+}
+
+/// Peak resident memory since the last reset, in bytes (Linux).
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Resets the peak so the next stack's peak is its own (Linux `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum StackKind {
+    OursFile,
+    OursFileDrop,
+    OursNull,
+    A,
+    B,
+    L,
+}
+
+impl StackKind {
+    const ALL: [StackKind; 6] = [
+        StackKind::OursFile,
+        StackKind::OursFileDrop,
+        StackKind::OursNull,
+        StackKind::A,
+        StackKind::B,
+        StackKind::L,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            StackKind::OursFile => "ours-file",
+            StackKind::OursFileDrop => "ours-file-drop",
+            StackKind::OursNull => "ours-null",
+            StackKind::A => "A",
+            StackKind::B => "B",
+            StackKind::L => "L",
+        }
+    }
+
+    fn start(self, dir: &Path, run: &str) -> Box<dyn Running> {
+        let path = dir.join(format!("{}-{run}.ndjson", self.name()));
+        match self {
+            StackKind::OursFile => Ours::start(
+                Output::File(path),
+                Overflow::Block {
+                    timeout: Duration::from_secs(60),
+                },
+            ),
+            StackKind::OursFileDrop => Ours::start(Output::File(path), Overflow::DropNewest),
+            StackKind::OursNull => Ours::start(
+                Output::Null(Arc::default(), Arc::default()),
+                Overflow::Block {
+                    timeout: Duration::from_secs(60),
+                },
+            ),
+            StackKind::A => StackA::start(&path),
+            StackKind::B => StackB::start(&path),
+            StackKind::L => Limit::start(&path),
+        }
+    }
+}
+
+struct Row {
+    stack: &'static str,
+    caller_ns: f64,
+    e2e: [f64; 2],
+    landed: f64,
+    dropped: u64,
+    lost: u64,
+    bytes_per_event: f64,
+    peak_rss: u64,
+}
+
+/// Median ns per emit over bursts of `BURST` with everything landed between bursts.
+fn caller_ns(kind: StackKind, dir: &Path, inputs: &Inputs, bursts: usize) -> f64 {
+    let stack = kind.start(dir, "caller");
+    let mut per_emit = Vec::with_capacity(bursts);
+    let mut emitted = 0;
+    stack.scope(&mut || {
+        for _ in 0..bursts {
+            let start = Instant::now();
+            for i in emitted..emitted + BURST {
+                stack.emit(inputs, i);
+            }
+            per_emit.push(start.elapsed().as_nanos() as f64 / BURST as f64);
+            emitted += BURST;
+            stack.wait(emitted);
+        }
+    });
+    stack.finish();
+    median(&mut per_emit)
+}
+
+/// Events per second for `events` from `threads` threads, until everything has landed; and
+/// what landed.
+fn end_to_end(
+    kind: StackKind,
+    dir: &Path,
+    inputs: &Inputs,
+    events: u64,
+    threads: u64,
+) -> (f64, Landed, u64) {
+    reset_peak_rss();
+    let stack = kind.start(dir, &format!("e2e{threads}"));
+    let per_thread = events / threads;
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let stack = &stack;
+            scope.spawn(move || {
+                stack.scope(&mut || {
+                    for i in t * per_thread..(t + 1) * per_thread {
+                        stack.emit(inputs, i);
+                    }
+                })
+            });
+        }
+    });
+    stack.wait(per_thread * threads);
+    let elapsed = start.elapsed();
+    let peak = peak_rss();
+    let landed = stack.finish();
+    (
+        per_thread as f64 * threads as f64 / elapsed.as_secs_f64(),
+        landed,
+        peak,
+    )
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn disabled_ns(inputs: &Inputs) -> f64 {
+    // No subscriber: the event is built (its fields are moved in) and dropped.
+    let iterations = 2_000_000u64;
+    let start = Instant::now();
+    for i in 0..iterations {
+        emit!(std::hint::black_box(LoginAttemptedUnit));
+        std::hint::black_box(i);
+    }
+    let _ = inputs;
+    start.elapsed().as_nanos() as f64 / iterations as f64
+}
+
+/// A field-less event, so the disabled cost is `emit!`'s own, not building strings.
+#[derive(Event)]
+#[event(kind = "security", name = "login_attempted_unit")]
+struct LoginAttemptedUnit;
+
+fn main() {
+    let events: u64 = std::env::var("COMPARE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let bursts = 11;
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = Inputs::new();
+    let disabled = disabled_ns(&inputs);
+
+    // `COMPARE_ONLY=ours-null,A` runs a subset (the ratio table needs A and L).
+    let only = std::env::var("COMPARE_ONLY").ok();
+    let mut rows = Vec::new();
+    for kind in StackKind::ALL {
+        if only
+            .as_deref()
+            .is_some_and(|only| !only.split(',').any(|s| s == kind.name()))
+        {
+            continue;
+        }
+        let caller = caller_ns(kind, dir.path(), &inputs, bursts);
+        let (e2e1, landed, peak1) = end_to_end(kind, dir.path(), &inputs, events, 1);
+        let (e2e2, landed2, peak2) = end_to_end(kind, dir.path(), &inputs, events, 2);
+        let emitted = events;
+        let row = Row {
+            stack: kind.name(),
+            caller_ns: caller,
+            e2e: [e2e1, e2e2],
+            landed: landed.lines as f64 / emitted as f64,
+            dropped: landed.dropped + landed2.dropped,
+            lost: (emitted - landed.lines.min(emitted)) + (emitted - landed2.lines.min(emitted)),
+            bytes_per_event: landed.bytes as f64 / landed.lines.max(1) as f64,
+            peak_rss: peak1.max(peak2),
+        };
+        eprintln!(
+            "{:>15}: caller {:>8.1} ns, e2e {:>10.0} ev/s (1t) {:>10.0} ev/s (2t), landed {:.3}",
+            row.stack, row.caller_ns, row.e2e[0], row.e2e[1], row.landed
+        );
+        rows.push(row);
+    }
+    if only.is_some() {
+        return;
+    }
+    let report = table(&rows, disabled, events);
+    println!("{report}");
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = Path::new(&target).join("bench-compare.md");
+    std::fs::write(&path, &report).unwrap();
+    println!("written to {}", path.display());
+}
+
+fn table(rows: &[Row], disabled: f64, events: u64) -> String {
+    let find = |name: &str| rows.iter().find(|r| r.stack == name).unwrap();
+    let (a, l) = (find("A"), find("L"));
+    let mut out = String::new();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    out.push_str(&format!(
+        "Comparison, {events} events per end-to-end run, {cpus} CPUs, one process run.\n\n"
+    ));
+    out.push_str("| stack | caller ns/emit | e2e ev/s 1t | e2e ev/s 2t | landed/emitted | dropped (counted) | lost | bytes/event | peak RSS MiB |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {:.1} | {:.0} | {:.0} | {:.3} | {} | {} | {:.0} | {:.1} |\n",
+            r.stack,
+            r.caller_ns,
+            r.e2e[0],
+            r.e2e[1],
+            r.landed,
+            r.dropped,
+            r.lost,
+            r.bytes_per_event,
+            r.peak_rss as f64 / (1 << 20) as f64
+        ));
+    }
+    out.push_str(&format!(
+        "\nDisabled `emit!` (no subscriber): {disabled:.2} ns\n\n"
+    ));
+    out.push_str("| ratio | value | target |\n|---|---:|---|\n");
+    for name in ["ours-file", "ours-null"] {
+        let r = find(name);
+        out.push_str(&format!(
+            "| {name} caller / A caller | {:.3} | ≤ 0.10 |\n",
+            r.caller_ns / a.caller_ns
+        ));
+        out.push_str(&format!(
+            "| {name} e2e / A e2e (1t) | {:.2} | ≥ 3 |\n",
+            r.e2e[0] / a.e2e[0]
+        ));
+        out.push_str(&format!(
+            "| {name} e2e / L e2e (1t) | {:.2} | ≥ 0.8 |\n",
+            r.e2e[0] / l.e2e[0]
+        ));
+        out.push_str(&format!(
+            "| {name} e2e / L e2e (2t) | {:.2} | ≥ 1.0 |\n",
+            r.e2e[1] / l.e2e[1]
+        ));
+    }
+    let drop = find("ours-file-drop");
+    out.push_str(&format!(
+        "| ours-file-drop: dropped counter − lost | {} | = 0 |\n",
+        drop.dropped as i64 - drop.lost as i64
+    ));
+    out.push_str(&format!(
+        "| ours-file peak RSS − queue bound | {:.1} MiB | ≤ 16 MiB |\n",
+        (find("ours-file").peak_rss as f64 - QUEUE_BYTES as f64) / (1 << 20) as f64
+    ));
+    out.push_str(&format!("| disabled emit! | {disabled:.2} ns | ≤ 5 ns |\n"));
+    out
+}
