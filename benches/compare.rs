@@ -78,6 +78,15 @@ impl Serialize for Rfc3339Micros {
     }
 }
 
+/// The `result` field of event `i`.
+fn outcome(i: u64) -> &'static str {
+    if i.is_multiple_of(3) {
+        "success"
+    } else {
+        "failure"
+    }
+}
+
 /// Inputs shared by every stack, built before any measurement.
 struct Inputs {
     users: Vec<String>,
@@ -112,7 +121,7 @@ impl Inputs {
             session_id: self.session(i).to_owned(),
             ip: self.ip,
             user_agent: USER_AGENT.to_owned(),
-            result: if i % 3 == 0 { "success" } else { "failure" },
+            result: outcome(i),
             failure_reason: "bad_password",
             attempt_count: (i % 5) as u32,
             latency_ms: (i % 1000) as f64 * 0.25,
@@ -284,7 +293,7 @@ impl Running for StackA {
             session_id = inputs.session(i),
             ip = %inputs.ip,
             user_agent = USER_AGENT,
-            result = if i % 3 == 0 { "success" } else { "failure" },
+            result = outcome(i),
             failure_reason = "bad_password",
             attempt_count = (i % 5) as u32,
             latency_ms = (i % 1000) as f64 * 0.25,
@@ -348,7 +357,7 @@ impl Running for StackB {
             "session_id" => inputs.session(i),
             "ip" => %inputs.ip,
             "user_agent" => USER_AGENT,
-            "result" => if i % 3 == 0 { "success" } else { "failure" },
+            "result" => outcome(i),
             "failure_reason" => "bad_password",
             "attempt_count" => (i % 5) as u32,
             "latency_ms" => (i % 1000) as f64 * 0.25,
@@ -398,7 +407,7 @@ impl Running for Limit {
             session_id: inputs.session(i),
             ip: inputs.ip,
             user_agent: USER_AGENT,
-            result: if i % 3 == 0 { "success" } else { "failure" },
+            result: outcome(i),
             failure_reason: "bad_password",
             attempt_count: (i % 5) as u32,
             latency_ms: (i % 1000) as f64 * 0.25,
