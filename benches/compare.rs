@@ -623,9 +623,20 @@ fn main() {
     let bursts = 11;
     let dir = tempfile::tempdir().unwrap();
     let inputs = Inputs::new();
-    let disabled = disabled_ns(&inputs);
 
-    // `COMPARE_ONLY=ours-null,A` runs a subset (the ratio table needs A and L).
+    // Each stack runs in a child process of this run, so its peak RSS is its own and it does
+    // not inherit a heap another stack left behind.
+    if let Ok(name) = std::env::var("COMPARE_CHILD") {
+        let kind = StackKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .expect("a stack name");
+        let row = measure(kind, dir.path(), &inputs, events, bursts);
+        println!("ROW {}", row.to_line());
+        return;
+    }
+    let disabled = disabled_ns(&inputs);
+    // `COMPARE_ONLY=ours-null,A` runs a subset, without the table (it needs A and L).
     let only = std::env::var("COMPARE_ONLY").ok();
     let mut rows = Vec::new();
     for kind in StackKind::ALL {
@@ -635,19 +646,22 @@ fn main() {
         {
             continue;
         }
-        let caller = caller_ns(kind, dir.path(), &inputs, bursts);
-        let (e2e1, landed, peak1) = end_to_end(kind, dir.path(), &inputs, events, 1);
-        let (e2e2, landed2, peak2) = end_to_end(kind, dir.path(), &inputs, events, 2);
-        let emitted = events;
-        let row = Row {
-            stack: kind.name(),
-            caller_ns: caller,
-            e2e: [e2e1, e2e2],
-            landed: landed.lines as f64 / emitted as f64,
-            dropped: landed.dropped + landed2.dropped,
-            lost: (emitted - landed.lines.min(emitted)) + (emitted - landed2.lines.min(emitted)),
-            bytes_per_event: landed.bytes as f64 / landed.lines.max(1) as f64,
-            peak_rss: peak1.max(peak2),
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("COMPARE_CHILD", kind.name())
+            .env("COMPARE_EVENTS", events.to_string())
+            .output()
+            .expect("the runner can start itself");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let Some(row) = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("ROW "))
+            .map(Row::from_line)
+        else {
+            panic!(
+                "stack {} failed: {}",
+                kind.name(),
+                String::from_utf8_lossy(&output.stderr)
+            );
         };
         eprintln!(
             "{:>15}: caller {:>8.1} ns, e2e {:>10.0} ev/s (1t) {:>10.0} ev/s (2t), landed {:.3}",
@@ -666,13 +680,65 @@ fn main() {
     println!("written to {}", path.display());
 }
 
+fn measure(kind: StackKind, dir: &Path, inputs: &Inputs, events: u64, bursts: usize) -> Row {
+    let caller = caller_ns(kind, dir, inputs, bursts);
+    let (e2e1, landed, peak1) = end_to_end(kind, dir, inputs, events, 1);
+    let (e2e2, landed2, peak2) = end_to_end(kind, dir, inputs, events, 2);
+    Row {
+        stack: kind.name(),
+        caller_ns: caller,
+        e2e: [e2e1, e2e2],
+        landed: landed.lines as f64 / events as f64,
+        dropped: landed.dropped + landed2.dropped,
+        lost: (events - landed.lines.min(events)) + (events - landed2.lines.min(events)),
+        bytes_per_event: landed.bytes as f64 / landed.lines.max(1) as f64,
+        peak_rss: peak1.max(peak2),
+    }
+}
+
+impl Row {
+    fn to_line(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {} {} {}",
+            self.stack,
+            self.caller_ns,
+            self.e2e[0],
+            self.e2e[1],
+            self.landed,
+            self.dropped,
+            self.lost,
+            self.bytes_per_event,
+            self.peak_rss
+        )
+    }
+
+    fn from_line(line: &str) -> Row {
+        let f: Vec<&str> = line.split(' ').collect();
+        let stack = StackKind::ALL
+            .into_iter()
+            .find(|k| k.name() == f[0])
+            .expect("a stack name")
+            .name();
+        Row {
+            stack,
+            caller_ns: f[1].parse().unwrap(),
+            e2e: [f[2].parse().unwrap(), f[3].parse().unwrap()],
+            landed: f[4].parse().unwrap(),
+            dropped: f[5].parse().unwrap(),
+            lost: f[6].parse().unwrap(),
+            bytes_per_event: f[7].parse().unwrap(),
+            peak_rss: f[8].parse().unwrap(),
+        }
+    }
+}
+
 fn table(rows: &[Row], disabled: f64, events: u64) -> String {
     let find = |name: &str| rows.iter().find(|r| r.stack == name).unwrap();
     let (a, l) = (find("A"), find("L"));
     let mut out = String::new();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     out.push_str(&format!(
-        "Comparison, {events} events per end-to-end run, {cpus} CPUs, one process run.\n\n"
+        "Comparison, {events} events per end-to-end run, {cpus} CPUs; one run, each stack in its own child process.\n\n"
     ));
     out.push_str("| stack | caller ns/emit | e2e ev/s 1t | e2e ev/s 2t | landed/emitted | dropped (counted) | lost | bytes/event | peak RSS MiB |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
