@@ -11,8 +11,9 @@
 //!   µs timestamp into a 64 KiB `BufWriter<File>` (behind a mutex, shared by the threads).
 //!
 //! Run: `cargo bench --bench compare` (`COMPARE_EVENTS=100000` for a quick run,
-//! `COMPARE_ONLY=ours-null,A` for some stacks and no table). The table is printed and written
-//! to `target/bench-compare.md`.
+//! `COMPARE_ONLY=ours-null,A` for some stacks and no table, `COMPARE_QUEUE_BYTES` for our sink
+//! queue bound, 16 MiB by default). The table is printed and written to
+//! `target/bench-compare.md`.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -32,7 +33,13 @@ use tracing_subscriber::prelude::*;
 
 const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0";
 const BURST: u64 = 10_000;
-const QUEUE_BYTES: usize = 16 << 20;
+/// The sink queue bound for our stacks (`COMPARE_QUEUE_BYTES` to try others).
+fn queue_bytes() -> usize {
+    std::env::var("COMPARE_QUEUE_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16 << 20)
+}
 
 /// The event, as this framework declares it.
 #[derive(Event)]
@@ -204,7 +211,7 @@ impl Ours {
             .service("bench")
             .hash_key("k1", [7u8; 32]);
         let options = SinkOptions::new()
-            .max_queue_bytes(QUEUE_BYTES)
+            .max_queue_bytes(queue_bytes())
             .overflow(overflow);
         let builder = match &output {
             Output::File(path) => builder.sink_with(
@@ -786,7 +793,7 @@ fn table(rows: &[Row], disabled: f64, events: u64) -> String {
     ));
     out.push_str(&format!(
         "| ours-file peak RSS − queue bound | {:.1} MiB | ≤ 16 MiB |\n",
-        (find("ours-file").peak_rss as f64 - QUEUE_BYTES as f64) / (1 << 20) as f64
+        (find("ours-file").peak_rss as f64 - queue_bytes() as f64) / (1 << 20) as f64
     ));
     out.push_str(&format!("| disabled emit! | {disabled:.2} ns | ≤ 5 ns |\n"));
     out
