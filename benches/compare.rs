@@ -23,6 +23,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::LoginAttempted;
 use event_core::{
     emit, Batch, Event, EventGuard, EventLayer, Overflow, Sink, SinkError, SinkOptions,
 };
@@ -39,25 +43,6 @@ fn queue_bytes() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16 << 20)
-}
-
-/// The event, as this framework declares it.
-#[derive(Event)]
-#[event(kind = "security")]
-struct LoginAttempted {
-    user_id: String,
-    session_id: String,
-    #[event(pii)]
-    ip: IpAddr,
-    user_agent: String,
-    result: &'static str,
-    failure_reason: &'static str,
-    attempt_count: u32,
-    latency_ms: f64,
-    #[event(mask)]
-    card_number: String,
-    #[event(hash)]
-    email: String,
 }
 
 /// The same fields for the limit: a plain serde struct with its own timestamp.

@@ -12,24 +12,9 @@ use event_core::{
 };
 use tracing_subscriber::prelude::*;
 
-/// A login attempt, ten fields, two treated.
-#[derive(Event)]
-#[event(kind = "security")]
-struct LoginAttempted {
-    user_id: String,
-    session_id: String,
-    #[event(pii)]
-    ip: std::net::IpAddr,
-    user_agent: String,
-    result: &'static str,
-    failure_reason: &'static str,
-    attempt_count: u32,
-    latency_ms: f64,
-    #[event(mask)]
-    card_number: String,
-    #[event(hash)]
-    email: String,
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::LoginAttempted;
 
 fn event(i: u64) -> LoginAttempted {
     LoginAttempted {
