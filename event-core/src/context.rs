@@ -122,22 +122,28 @@ impl Visit for Recorder<'_> {
 }
 
 /// The context an event found on its spans: for each field, the innermost span's value.
+/// Only the fields present are kept, so an event outside any span carries nothing and
+/// allocates nothing (it travels with every queued event: small matters).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Correlation {
-    values: [Option<ContextValue>; MAX_CONTEXT_FIELDS],
+    values: Vec<(u8, ContextValue)>,
 }
 
 impl Correlation {
     /// Fills the fields still empty from `span` (called innermost span first).
     pub(crate) fn inherit(&mut self, span: &SpanContext) {
-        for (mine, theirs) in self.values.iter_mut().zip(&span.values) {
-            if mine.is_none() {
-                mine.clone_from(theirs);
+        for (index, value) in span.values.iter().enumerate() {
+            let Some(value) = value else { continue };
+            if self.get(index).is_none() {
+                self.values.push((index as u8, value.clone()));
             }
         }
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&ContextValue> {
-        self.values.get(index).and_then(Option::as_ref)
+        self.values
+            .iter()
+            .find(|(i, _)| usize::from(*i) == index)
+            .map(|(_, value)| value)
     }
 }

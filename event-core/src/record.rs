@@ -39,6 +39,9 @@ pub(crate) trait Payload: Send + Sync {
     /// The encoded size last seen for this event type, for queue accounting.
     fn size_hint(&self) -> &'static AtomicUsize;
 
+    /// The memory the event itself takes while queued (its heap data not included).
+    fn memory(&self) -> usize;
+
     fn name(&self) -> &'static str;
 
     fn level(&self) -> tracing_core::Level;
@@ -62,6 +65,10 @@ impl<E: Event + Send> Payload for Mutex<E> {
         E::schema().encoded_size_hint()
     }
 
+    fn memory(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+
     fn name(&self) -> &'static str {
         E::NAME
     }
@@ -75,7 +82,8 @@ impl<E: Event + Send> Payload for Mutex<E> {
 pub(crate) struct Record {
     pub(crate) meta: RecordMeta,
     payload: Arc<dyn Payload>,
-    /// The estimated encoded size this record was accounted for in the queues.
+    /// What this record is accounted for in the queues: the record, the event, and the
+    /// envelope it will become (estimated from its type's last one).
     pub(crate) queue_bytes: usize,
     // A `Vec`, not a boxed slice: shrinking it would copy every envelope (seen in profiles).
     encoded: OnceLock<Result<Vec<u8>, EncodeError>>,
@@ -102,10 +110,11 @@ impl EncodeError {
 
 impl Record {
     pub(crate) fn new(meta: RecordMeta, payload: Arc<dyn Payload>) -> Record {
-        let queue_bytes = payload
+        let envelope = payload
             .size_hint()
             .load(Ordering::Relaxed)
             .clamp(MIN_SIZE_HINT, MAX_SIZE_HINT);
+        let queue_bytes = envelope + std::mem::size_of::<Record>() + payload.memory();
         Record {
             meta,
             payload,
@@ -119,7 +128,8 @@ impl Record {
     pub(crate) fn encoded(&self, writer: &EnvelopeWriter) -> Result<&[u8], &EncodeError> {
         self.encoded
             .get_or_init(|| {
-                let mut out = Vec::with_capacity(self.queue_bytes + 64);
+                let hint = self.payload.size_hint().load(Ordering::Relaxed);
+                let mut out = Vec::with_capacity(hint.clamp(MIN_SIZE_HINT, MAX_SIZE_HINT) + 64);
                 let result = self.payload.write_envelope(
                     &self.meta,
                     &writer.config,

@@ -99,8 +99,8 @@ pub struct SinkStats {
     pub spooled: u64,
     /// Events written to a dead-letter file.
     pub dead_lettered: u64,
-    /// Estimated bytes waiting in the queue (each event counted at its type's last encoded
-    /// size).
+    /// Estimated bytes waiting in the queue (each event counted as its record, the event, and
+    /// its type's last envelope size).
     pub queue_bytes: u64,
     /// Events accepted but not yet written or dropped.
     pub pending: u64,
