@@ -143,6 +143,36 @@ impl<W: Write> Write for CountingWriter<W> {
     }
 }
 
+/// The line and byte counts of a background writer's output.
+#[derive(Default)]
+struct Counted {
+    lines: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Counted {
+    /// `inner`, counting into these counters.
+    fn writer<W: Write>(&self, inner: W) -> CountingWriter<W> {
+        CountingWriter {
+            inner,
+            lines: Arc::clone(&self.lines),
+            bytes: Arc::clone(&self.bytes),
+        }
+    }
+
+    fn wait(&self, emitted: u64) {
+        wait_for(&self.lines, emitted);
+    }
+
+    fn landed(&self) -> Landed {
+        Landed {
+            lines: self.lines.load(Ordering::SeqCst),
+            bytes: self.bytes.load(Ordering::SeqCst),
+            dropped: 0,
+        }
+    }
+}
+
 /// A sink that discards, counting.
 struct NullSink(Arc<AtomicU64>, Arc<AtomicU64>);
 
@@ -249,18 +279,13 @@ impl Running for Ours {
 struct StackA {
     dispatch: tracing::Dispatch,
     guard: Option<tracing_appender::non_blocking::WorkerGuard>,
-    lines: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
+    output: Counted,
 }
 
 impl StackA {
     fn start(path: &Path) -> Box<dyn Running> {
-        let (lines, bytes) = (Arc::default(), Arc::default());
-        let writer = CountingWriter {
-            inner: File::create(path).unwrap(),
-            lines: Arc::clone(&lines),
-            bytes: Arc::clone(&bytes),
-        };
+        let output = Counted::default();
+        let writer = output.writer(File::create(path).unwrap());
         let (non_blocking, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(false)
             .finish(writer);
@@ -272,8 +297,7 @@ impl StackA {
         Box::new(StackA {
             dispatch: tracing::Dispatch::new(subscriber),
             guard: Some(guard),
-            lines,
-            bytes,
+            output,
         })
     }
 }
@@ -298,15 +322,11 @@ impl Running for StackA {
         tracing::dispatcher::with_default(&self.dispatch, f);
     }
     fn wait(&self, emitted: u64) {
-        wait_for(&self.lines, emitted);
+        self.output.wait(emitted);
     }
     fn finish(mut self: Box<Self>) -> Landed {
         drop(self.guard.take());
-        Landed {
-            lines: self.lines.load(Ordering::SeqCst),
-            bytes: self.bytes.load(Ordering::SeqCst),
-            dropped: 0,
-        }
+        self.output.landed()
     }
 }
 
@@ -314,20 +334,18 @@ impl Running for StackA {
 struct StackB {
     logger: slog::Logger,
     guard: Option<slog_async::AsyncGuard>,
-    lines: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
+    output: Counted,
 }
 
 impl StackB {
     fn start(path: &Path) -> Box<dyn Running> {
         use slog::Drain;
-        let (lines, bytes) = (Arc::default(), Arc::default());
+        let output = Counted::default();
         // slog-json writes each key and value separately: buffered, as users configure it.
-        let writer = CountingWriter {
-            inner: BufWriter::with_capacity(64 << 10, File::create(path).unwrap()),
-            lines: Arc::clone(&lines),
-            bytes: Arc::clone(&bytes),
-        };
+        let writer = output.writer(BufWriter::with_capacity(
+            64 << 10,
+            File::create(path).unwrap(),
+        ));
         let json = slog_json::Json::default(writer).fuse();
         let (drain, guard) = slog_async::Async::new(json)
             .chan_size(1 << 16)
@@ -336,8 +354,7 @@ impl StackB {
         Box::new(StackB {
             logger: slog::Logger::root(drain.fuse(), slog::o!()),
             guard: Some(guard),
-            lines,
-            bytes,
+            output,
         })
     }
 }
@@ -361,15 +378,11 @@ impl Running for StackB {
         f();
     }
     fn wait(&self, emitted: u64) {
-        wait_for(&self.lines, emitted);
+        self.output.wait(emitted);
     }
     fn finish(mut self: Box<Self>) -> Landed {
         drop(self.guard.take());
-        Landed {
-            lines: self.lines.load(Ordering::SeqCst),
-            bytes: self.bytes.load(Ordering::SeqCst),
-            dropped: 0,
-        }
+        self.output.landed()
     }
 }
 

@@ -161,9 +161,7 @@ impl Record {
             event_id: self.meta.event_id,
         }
     }
-}
 
-impl Record {
     /// A record of the pipeline's own (such as `events_dropped`), emitted now.
     pub(crate) fn internal<E: Event + Send>(event: E) -> Record {
         Record::new(
