@@ -1,18 +1,17 @@
 //! The envelope (SPEC §5): one JSON object per event, keys in a fixed order, absent keys
-//! omitted, written straight from the typed event with serde (no intermediate `Value`).
+//! omitted, written straight from the typed event: the frame by `json`, the values by serde
+//! (no intermediate `Value`).
 
 use std::cell::Cell;
-use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use serde::ser::{SerializeMap, Serializer as _};
-use serde::Serialize;
-
 use crate::context::ContextFields;
+use crate::fields::{DisplayField, EventField, FieldVisitor};
+use crate::json;
 use crate::record::RecordMeta;
-use crate::render::{write_fields, Metadata, Select};
-use crate::treatment::TreatmentContext;
-use crate::{Event, RenderError};
+use crate::render::Select;
+use crate::treatment::{self, TreatmentContext, REDACTED};
+use crate::{Event, FieldSchema, RenderError};
 
 /// Writes the envelopes of one layer: its configuration, hash key and counters.
 pub(crate) struct EnvelopeWriter {
@@ -47,10 +46,31 @@ impl EnvelopeWriter {
 /// What a layer adds to every envelope.
 #[derive(Clone, Debug)]
 pub(crate) struct EnvelopeConfig {
-    /// `service`, `service_version`, `environment`, `region`, `host`, in that order.
-    pub(crate) resource: Vec<(&'static str, String)>,
+    /// `,"service":"…"` and the other resource fields set, written once for every envelope.
+    resource_json: Vec<u8>,
     pub(crate) context: ContextFields,
     pub(crate) source: bool,
+}
+
+impl EnvelopeConfig {
+    /// `resource`: `service`, `service_version`, `environment`, `region`, `host`, those set,
+    /// in that order.
+    pub(crate) fn new(
+        resource: &[(&'static str, String)],
+        context: ContextFields,
+        source: bool,
+    ) -> Self {
+        let mut resource_json = Vec::new();
+        for (key, value) in resource {
+            json::push_key(&mut resource_json, key, false);
+            json::push_str(&mut resource_json, value);
+        }
+        EnvelopeConfig {
+            resource_json,
+            context,
+            source,
+        }
+    }
 }
 
 /// Writes the envelope of `event` to `out` as one line (no newline). On failure `out` is left
@@ -91,67 +111,155 @@ fn write_object<E: Event>(
     current: &Cell<&'static str>,
     out: &mut Vec<u8>,
 ) -> serde_json::Result<()> {
-    let mut serializer = serde_json::Serializer::new(out);
-    let mut map = serializer.serialize_map(None)?;
-    map.serialize_entry(
-        "timestamp",
-        &AsStr(humantime::format_rfc3339_micros(meta.timestamp)),
-    )?;
-    map.serialize_entry("event_id", &AsStr(meta.event_id.hyphenated()))?;
-    map.serialize_entry("event_name", E::NAME)?;
-    map.serialize_entry("event_type", E::KIND.as_str())?;
-    map.serialize_entry("event_version", &E::VERSION)?;
-    map.serialize_entry("level", E::LEVEL.as_str())?;
-    for (key, value) in &config.resource {
-        map.serialize_entry(key, value)?;
-    }
+    out.extend_from_slice(b"{\"timestamp\":");
+    json::push_timestamp(out, meta.timestamp);
+    out.extend_from_slice(b",\"event_id\":\"");
+    out.extend_from_slice(
+        meta.event_id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\",\"event_name\":");
+    json::push_str(out, E::NAME);
+    out.extend_from_slice(b",\"event_type\":");
+    json::push_str(out, E::KIND.as_str());
+    out.extend_from_slice(b",\"event_version\":\"");
+    json::push_uint(out, E::VERSION.major);
+    out.push(b'.');
+    json::push_uint(out, E::VERSION.minor);
+    out.extend_from_slice(b"\",\"level\":");
+    json::push_str(out, E::LEVEL.as_str());
+    out.extend_from_slice(&config.resource_json);
     let fields = E::schema().fields();
     for (index, name) in config.context.names().iter().enumerate() {
         // A payload field with this key overrides the span's value (SPEC §5), unless `None`.
         let from_payload = fields.iter().any(|f| f.in_envelope() && f.key() == name)
-            && write_fields(&mut map, event, Select::EnvelopeField(name), ctx, current)? > 0;
+            && write_fields(out, event, Select::EnvelopeField(name), false, ctx, current)? > 0;
         if !from_payload {
             if let Some(value) = meta.correlation.get(index) {
-                map.serialize_entry(name, value)?;
+                json::push_key(out, name, false);
+                json::push_value(out, value)?;
             }
         }
     }
     if let (true, Some(callsite)) = (config.source, meta.callsite) {
-        map.serialize_entry(
-            "source",
-            &Source {
-                module: callsite.module_path(),
-                file: callsite.file(),
-                line: callsite.line(),
-            },
-        )?;
+        out.extend_from_slice(b",\"source\":{");
+        let mut first = true;
+        for (key, value) in [
+            ("module", callsite.module_path()),
+            ("file", callsite.file()),
+        ] {
+            if let Some(value) = value {
+                json::push_key(out, key, first);
+                json::push_str(out, value);
+                first = false;
+            }
+        }
+        if let Some(line) = callsite.line() {
+            json::push_key(out, "line", first);
+            json::push_uint(out, line);
+        }
+        out.push(b'}');
     }
-    map.serialize_entry(
-        "metadata",
-        &Metadata {
-            event,
-            ctx,
-            current,
-        },
-    )?;
-    map.end()
+    out.extend_from_slice(b",\"metadata\":{");
+    write_fields(out, event, Select::Metadata, true, ctx, current)?;
+    out.extend_from_slice(b"}}");
+    Ok(())
 }
 
-#[derive(Serialize)]
-struct Source<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    module: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    line: Option<u32>,
+/// Writes the selected fields of `event`, treated, as `"key":value` pairs (the first one
+/// after a comma unless `first`); returns how many.
+fn write_fields<E: Event>(
+    out: &mut Vec<u8>,
+    event: &E,
+    select: Select<'_>,
+    first: bool,
+    ctx: TreatmentContext<'_>,
+    current: &Cell<&'static str>,
+) -> serde_json::Result<usize> {
+    let mut visitor = LineVisitor {
+        out,
+        select,
+        first,
+        ctx,
+        current,
+        written: 0,
+        error: None,
+    };
+    event.__visit_fields(&mut visitor);
+    match visitor.error {
+        Some(err) => Err(err),
+        None => Ok(visitor.written),
+    }
 }
 
-/// Serializes a `Display` value as a string without an intermediate `String`.
-struct AsStr<T>(T);
+/// Writes visited fields into an envelope line, stopping at the first error.
+struct LineVisitor<'a, 'k> {
+    out: &'a mut Vec<u8>,
+    select: Select<'k>,
+    /// Whether no pair has been written yet (no comma before the next).
+    first: bool,
+    ctx: TreatmentContext<'a>,
+    current: &'a Cell<&'static str>,
+    written: usize,
+    error: Option<serde_json::Error>,
+}
 
-impl<T: fmt::Display> Serialize for AsStr<T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+impl LineVisitor<'_, '_> {
+    /// Writes the key of `field` if it is selected (and nothing failed before it).
+    fn key(&mut self, field: &'static FieldSchema) -> bool {
+        if self.error.is_some() || !self.select.wants(field) {
+            return false;
+        }
+        self.current.set(field.key());
+        json::push_key(self.out, field.key(), self.first);
+        self.first = false;
+        self.written += 1;
+        true
+    }
+
+    fn text(&mut self, text: Result<&str, treatment::DisplayFailed>) {
+        match text {
+            Ok(text) => json::push_str(self.out, text),
+            Err(treatment::DisplayFailed) => {
+                self.error = Some(serde::ser::Error::custom(
+                    "its `Display` implementation returned an error",
+                ))
+            }
+        }
+    }
+}
+
+impl FieldVisitor for LineVisitor<'_, '_> {
+    fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
+        if self.key(field) {
+            self.error = json::push_value(self.out, value).err();
+        }
+    }
+
+    fn redacted(&mut self, field: &'static FieldSchema) {
+        if self.key(field) {
+            self.text(Ok(REDACTED));
+        }
+    }
+
+    fn masked<T: DisplayField + ?Sized>(
+        &mut self,
+        field: &'static FieldSchema,
+        value: &T,
+        keep_last: u8,
+    ) {
+        if self.key(field) {
+            let masked = treatment::mask(value, keep_last);
+            self.text(masked.as_ref().map(|text| text.as_str()).map_err(|e| *e));
+        }
+    }
+
+    fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
+        if self.key(field) {
+            let hashed = treatment::hash(value, self.ctx);
+            self.text(hashed.as_ref().map(|text| text.as_str()).map_err(|e| *e));
+        }
     }
 }

@@ -248,15 +248,15 @@ impl EventLayerBuilder {
             ));
         }
         let writer = EnvelopeWriter {
-            config: EnvelopeConfig {
-                resource: self
+            config: EnvelopeConfig::new(
+                &self
                     .resource
                     .into_iter()
                     .filter_map(|(key, value)| value.map(|v| (key, v)))
-                    .collect(),
-                context: context.clone(),
-                source: self.source,
-            },
+                    .collect::<Vec<_>>(),
+                context.clone(),
+                self.source,
+            ),
             hash_key,
             counters: Arc::new(LayerCounters::default()),
             max_event_bytes: self.max_event_bytes,

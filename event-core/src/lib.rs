@@ -55,6 +55,7 @@ mod events_dropped;
 mod fields;
 mod guard;
 mod hash_key;
+mod json;
 mod kind;
 mod layer;
 mod pipeline;

@@ -159,6 +159,16 @@ pub(crate) enum Select<'k> {
     EnvelopeField(&'k str),
 }
 
+impl Select<'_> {
+    /// Whether `field` is one of those selected.
+    pub(crate) fn wants(self, field: &FieldSchema) -> bool {
+        match self {
+            Select::Metadata => !field.in_envelope(),
+            Select::EnvelopeField(key) => field.key() == key,
+        }
+    }
+}
+
 /// Writes the selected fields of `event`, treated, as entries of `map`; returns how many.
 pub(crate) fn write_fields<M: SerializeMap, E: Event>(
     map: &mut M,
@@ -195,10 +205,7 @@ struct MapVisitor<'a, 'k, M: SerializeMap> {
 impl<M: SerializeMap> MapVisitor<'_, '_, M> {
     /// Whether `field` is selected (and nothing failed before it).
     fn wants(&mut self, field: &'static FieldSchema) -> bool {
-        let selected = match self.select {
-            Select::Metadata => !field.in_envelope(),
-            Select::EnvelopeField(key) => field.key() == key,
-        };
+        let selected = self.select.wants(field);
         if selected {
             self.current.set(field.key());
         }

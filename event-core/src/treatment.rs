@@ -87,7 +87,7 @@ pub(crate) struct TreatmentContext<'a> {
 
 /// A failure of the user's own `Display` while treating a value. It carries no part of the
 /// value, so it is safe to show.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct DisplayFailed;
 
 /// `"********"` plus the last `keep_last` characters of `value`'s `Display` text.
