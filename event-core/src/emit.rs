@@ -187,6 +187,10 @@ pub fn emit<E: Event + Send>(callsite: &'static EmitCallsite, event: E) {
     let Some(first) = claims.first else {
         return;
     };
+    if claims.more.is_empty() {
+        // One layer: the event goes inline in its record, one allocation.
+        return first.submit(Mutex::new(event));
+    }
     let payload: Arc<dyn Payload> = Arc::new(Mutex::new(event));
     for claim in claims.more {
         claim.submit(Arc::clone(&payload));
@@ -306,7 +310,8 @@ pub(crate) struct Claim {
 }
 
 impl Claim {
-    fn submit(self, payload: Arc<dyn Payload>) {
-        self.pipeline.submit(Record::new(self.meta, payload));
+    fn submit<P: Payload + 'static>(self, payload: P) {
+        self.pipeline
+            .submit(Arc::new(Record::new(self.meta, payload)));
     }
 }

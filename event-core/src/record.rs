@@ -78,15 +78,47 @@ impl<E: Event + Send> Payload for Mutex<E> {
     }
 }
 
-/// An event claimed by one `EventLayer`, waiting in its sink queues.
-pub(crate) struct Record {
+/// The same event claimed by several layers: each layer's record points to it.
+impl<P: Payload + ?Sized> Payload for Arc<P> {
+    fn write_envelope(
+        &self,
+        meta: &RecordMeta,
+        config: &EnvelopeConfig,
+        ctx: TreatmentContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), RenderError> {
+        (**self).write_envelope(meta, config, ctx, out)
+    }
+
+    fn size_hint(&self) -> &'static AtomicUsize {
+        (**self).size_hint()
+    }
+
+    fn memory(&self) -> usize {
+        std::mem::size_of::<Self>() + (**self).memory()
+    }
+
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn level(&self) -> tracing_core::Level {
+        (**self).level()
+    }
+}
+
+/// An event claimed by one `EventLayer`, waiting in its sink queues. The event is inline
+/// (`P` = `Mutex<E>`), so an `emit!` seen by one layer allocates once; with more layers,
+/// each one's record holds an `Arc` of the one event.
+pub(crate) struct Record<P: ?Sized = dyn Payload> {
     pub(crate) meta: RecordMeta,
-    payload: Arc<dyn Payload>,
     /// What this record is accounted for in the queues: the record, the event, and the
     /// envelope it will become (estimated from its type's last one).
     pub(crate) queue_bytes: usize,
+    /// The envelope, written once for all the layer's sinks when the layer has several.
     // A `Vec`, not a boxed slice: shrinking it would copy every envelope (seen in profiles).
     encoded: OnceLock<Result<Vec<u8>, EncodeError>>,
+    payload: P,
 }
 
 /// Why a record could not become an envelope.
@@ -108,47 +140,65 @@ impl EncodeError {
     }
 }
 
-impl Record {
-    pub(crate) fn new(meta: RecordMeta, payload: Arc<dyn Payload>) -> Record {
+impl<P: Payload> Record<P> {
+    pub(crate) fn new(meta: RecordMeta, payload: P) -> Record<P> {
         let envelope = payload
             .size_hint()
             .load(Ordering::Relaxed)
             .clamp(MIN_SIZE_HINT, MAX_SIZE_HINT);
-        let queue_bytes = envelope + std::mem::size_of::<Record>() + payload.memory();
+        let queue_bytes = envelope + std::mem::size_of::<Record<P>>() - std::mem::size_of::<P>()
+            + payload.memory();
         Record {
             meta,
-            payload,
             queue_bytes,
             encoded: OnceLock::new(),
+            payload,
         }
     }
+}
 
-    /// The envelope as one line of JSON (no newline), written on first use. The first failure
-    /// is counted once (`serialize_errors`); every sink then drops the event.
+impl Record {
+    /// The envelope as one line of JSON (no newline), written on first use and kept for the
+    /// layer's other sinks.
     pub(crate) fn encoded(&self, writer: &EnvelopeWriter) -> Result<&[u8], &EncodeError> {
         self.encoded
             .get_or_init(|| {
                 let hint = self.payload.size_hint().load(Ordering::Relaxed);
                 let mut out = Vec::with_capacity(hint.clamp(MIN_SIZE_HINT, MAX_SIZE_HINT) + 64);
-                let result = self.payload.write_envelope(
-                    &self.meta,
-                    &writer.config,
-                    writer.treatment_context(),
-                    &mut out,
-                );
-                match result {
-                    Ok(()) if out.len() > writer.max_event_bytes => Err(EncodeError::TooLarge),
-                    Ok(()) => {
-                        self.payload.size_hint().store(out.len(), Ordering::Relaxed);
-                        Ok(out)
-                    }
-                    Err(err) => {
-                        writer.count_serialize_error(&err);
-                        Err(EncodeError::Serialize)
-                    }
-                }
+                self.encode_into(writer, &mut out).map(|()| out)
             })
             .as_deref()
+    }
+
+    /// Appends the envelope (no newline) to `out`; on failure `out` is left as it was. The
+    /// first failure is counted once (`serialize_errors`); every sink then drops the event.
+    pub(crate) fn encode_into(
+        &self,
+        writer: &EnvelopeWriter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let start = out.len();
+        let result = self.payload.write_envelope(
+            &self.meta,
+            &writer.config,
+            writer.treatment_context(),
+            out,
+        );
+        let len = out.len() - start;
+        match result {
+            Ok(()) if len > writer.max_event_bytes => {
+                out.truncate(start);
+                Err(EncodeError::TooLarge)
+            }
+            Ok(()) => {
+                self.payload.size_hint().store(len, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(err) => {
+                writer.count_serialize_error(&err);
+                Err(EncodeError::Serialize)
+            }
+        }
     }
 
     /// This record as a sink sees it, given its envelope.
@@ -163,16 +213,16 @@ impl Record {
     }
 
     /// A record of the pipeline's own (such as `events_dropped`), emitted now.
-    pub(crate) fn internal<E: Event + Send>(event: E) -> Record {
-        Record::new(
+    pub(crate) fn internal<E: Event + Send>(event: E) -> Arc<Record> {
+        Arc::new(Record::new(
             RecordMeta {
                 timestamp: SystemTime::now(),
                 event_id: Uuid::now_v7(),
                 callsite: None,
                 correlation: Correlation::default(),
             },
-            Arc::new(Mutex::new(event)),
-        )
+            Mutex::new(event),
+        ))
     }
 }
 

@@ -2,11 +2,13 @@
 //! worker thread per sink writes them.
 //!
 //! Where serialization happens: on the sink workers, not in `emit!`. The caller only takes the
-//! time, an id and the span context, moves the event into an `Arc`, and pushes it into each
-//! sink's queue, so its cost does not grow with the event's size or treatments (HMAC, masks).
-//! The first worker that needs a record writes its envelope once for all sinks of the layer
-//! (`Record::encoded`). The price is that a queued event is accounted at an estimate of its
-//! encoded size (its type's last encoded size) rather than its exact size.
+//! time, an id and the span context, moves the event into its record (one allocation), and
+//! pushes that into each sink's queue, so its cost does not grow with the event's size or
+//! treatments (HMAC, masks). A layer's only sink writes the envelopes of a batch one after
+//! another into one buffer it keeps; with several sinks, the first worker that needs a record
+//! writes its envelope once for all of them (`Record::encoded`). The price is that a queued
+//! event is accounted at an estimate of its encoded size (its type's last encoded size) rather
+//! than its exact size.
 
 mod queue;
 mod worker;
@@ -36,9 +38,10 @@ pub(crate) struct Pipeline {
     submitting: AtomicUsize,
 }
 
-/// Starts a sink's worker, given its name and the layer's envelope writer.
+/// Starts a sink's worker, given its name, the layer's envelope writer, and whether it is the
+/// layer's only sink.
 type StartSink = Box<
-    dyn FnOnce(String, Arc<EnvelopeWriter>) -> Result<(SinkQueue, JoinHandle<()>), BuildError>
+    dyn FnOnce(String, Arc<EnvelopeWriter>, bool) -> Result<(SinkQueue, JoinHandle<()>), BuildError>
         + Send,
 >;
 
@@ -52,7 +55,9 @@ pub(crate) struct SinkStarter {
 pub(crate) fn sink_starter<S: Sink>(sink: S, options: SinkOptions) -> SinkStarter {
     SinkStarter {
         name: sink.name(),
-        start: Box::new(move |name, writer| queue::start(sink, name, options, writer)),
+        start: Box::new(move |name, writer, alone| {
+            queue::start(sink, name, options, writer, alone)
+        }),
     }
 }
 
@@ -76,8 +81,9 @@ impl Pipeline {
                 ));
             }
         }
+        let alone = sinks.len() == 1;
         for sink in sinks {
-            let (queue, worker) = (sink.start)(sink.name, Arc::clone(&writer))?;
+            let (queue, worker) = (sink.start)(sink.name, Arc::clone(&writer), alone)?;
             queues.push(queue);
             workers.push(worker);
         }
@@ -92,11 +98,10 @@ impl Pipeline {
 
     /// Offers a record to every sink. Never waits on I/O; waits for queue space only under
     /// `Overflow::Block`, at most its timeout.
-    pub(crate) fn submit(&self, record: Record) {
+    pub(crate) fn submit(&self, record: Arc<Record>) {
         self.submitting.fetch_add(1, Ordering::SeqCst);
         self.writer.counters.emitted.fetch_add(1, Ordering::Relaxed);
         let closed = self.closed.load(Ordering::SeqCst);
-        let record = Arc::new(record);
         for sink in &self.sinks {
             if closed {
                 sink.reject(DropReason::Shutdown);

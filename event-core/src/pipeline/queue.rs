@@ -155,6 +155,7 @@ pub(crate) fn start<S: Sink>(
     name: String,
     options: SinkOptions,
     writer: Arc<EnvelopeWriter>,
+    encodes_alone: bool,
 ) -> Result<(SinkQueue, JoinHandle<()>), BuildError> {
     if options.max_queue_bytes == 0 || options.max_batch_events == 0 {
         return Err(BuildError::new(
@@ -178,6 +179,7 @@ pub(crate) fn start<S: Sink>(
         Arc::clone(&shared),
         writer,
         options.max_batch_events,
+        encodes_alone,
     )
     .map_err(|err| {
         BuildError::with_source(

@@ -35,6 +35,7 @@ pub(super) fn spawn<S: Sink>(
     shared: Arc<SinkShared>,
     writer: Arc<EnvelopeWriter>,
     max_batch: usize,
+    encodes_alone: bool,
 ) -> std::io::Result<JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -50,6 +51,9 @@ pub(super) fn spawn<S: Sink>(
                 shared,
                 writer,
                 max_batch,
+                encodes_alone,
+                buffer: Vec::new(),
+                ends: Vec::with_capacity(max_batch),
             }
             .run(receiver);
         })
@@ -61,7 +65,16 @@ struct Worker<S> {
     shared: Arc<SinkShared>,
     writer: Arc<EnvelopeWriter>,
     max_batch: usize,
+    /// Whether this is the layer's only sink, so no other worker needs the envelopes.
+    encodes_alone: bool,
+    /// The envelopes of the batch being written, one after another.
+    buffer: Vec<u8>,
+    /// Where each envelope ends in `buffer`, with its record's index in the batch.
+    ends: Vec<(usize, usize)>,
 }
+
+/// The most a worker's envelope buffer keeps between batches.
+const KEPT_BUFFER_BYTES: usize = 1 << 20;
 
 /// The sink methods called outside of `write_batch`.
 #[derive(Clone, Copy)]
@@ -72,7 +85,7 @@ enum Call {
 
 /// An `events_dropped` report waiting to be written, with the counts it reports.
 struct DropReport {
-    record: Record,
+    record: Arc<Record>,
     counts: BTreeMap<DropReason, u64>,
 }
 
@@ -128,11 +141,29 @@ impl<S: Sink> Worker<S> {
     fn deliver(&mut self, records: &[Arc<Record>]) {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let mut ends = std::mem::take(&mut self.ends);
         let mut events = Vec::with_capacity(records.len() + 1);
-        for record in records {
-            match record.encoded(&self.writer) {
-                Ok(json) => events.push(record.batch_event(json)),
-                Err(err) => counters.drop(err.reason(), 1),
+        if self.encodes_alone {
+            // The layer's only sink: every envelope of the batch goes into one buffer, kept
+            // from batch to batch, instead of one allocation per event.
+            for (index, record) in records.iter().enumerate() {
+                match record.encode_into(&self.writer, &mut buffer) {
+                    Ok(()) => ends.push((index, buffer.len())),
+                    Err(err) => counters.drop(err.reason(), 1),
+                }
+            }
+            let mut start = 0;
+            for &(index, end) in &ends {
+                events.push(records[index].batch_event(&buffer[start..end]));
+                start = end;
+            }
+        } else {
+            for record in records {
+                match record.encoded(&self.writer) {
+                    Ok(json) => events.push(record.batch_event(json)),
+                    Err(err) => counters.drop(err.reason(), 1),
+                }
             }
         }
         let count = events.len() as u64;
@@ -158,6 +189,12 @@ impl<S: Sink> Worker<S> {
         if let Some(report) = report {
             self.settle(report, report_written);
         }
+        buffer.clear();
+        // A batch of huge events does not keep its memory once written.
+        buffer.shrink_to(KEPT_BUFFER_BYTES);
+        ends.clear();
+        self.buffer = buffer;
+        self.ends = ends;
     }
 
     /// A report of the losses not yet reported, if any.
