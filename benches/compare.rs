@@ -12,8 +12,8 @@
 //!
 //! Run: `cargo bench --bench compare` (`COMPARE_EVENTS=100000` for a quick run,
 //! `COMPARE_ONLY=ours-null,A` for some stacks and no table, `COMPARE_QUEUE_BYTES` for our sink
-//! queue bound, 16 MiB by default). The table is printed and written to
-//! `target/bench-compare.md`.
+//! queue bound, 16 MiB by default; `--features bench-mimalloc` runs every stack on mimalloc).
+//! The table is printed and written to `target/bench-compare.md` (`-mimalloc.md` with mimalloc).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -34,6 +34,19 @@ use event_sinks::{FileSink, Fsync};
 use schemars::JsonSchema;
 use serde::Serialize;
 use tracing_subscriber::prelude::*;
+
+/// With `--features bench-mimalloc`, every stack runs on mimalloc instead of the system
+/// allocator (glibc's here), to show what freeing on another thread costs each of them.
+#[cfg(feature = "bench-mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator every stack of this run uses, for the table's header.
+const ALLOCATOR_NAME: &str = if cfg!(feature = "bench-mimalloc") {
+    "mimalloc"
+} else {
+    "the system's"
+};
 
 const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0";
 const BURST: u64 = 10_000;
@@ -680,7 +693,12 @@ fn main() {
     let report = table(&rows, disabled, events);
     println!("{report}");
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = Path::new(&target).join("bench-compare.md");
+    let file = if cfg!(feature = "bench-mimalloc") {
+        "bench-compare-mimalloc.md"
+    } else {
+        "bench-compare.md"
+    };
+    let path = Path::new(&target).join(file);
     std::fs::write(&path, &report).unwrap();
     println!("written to {}", path.display());
 }
@@ -743,7 +761,7 @@ fn table(rows: &[Row], disabled: f64, events: u64) -> String {
     let mut out = String::new();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     out.push_str(&format!(
-        "Comparison, {events} events per end-to-end run, {cpus} CPUs; one run, each stack in its own child process.\n\n"
+        "Comparison, {events} events per end-to-end run, {cpus} CPUs, allocator: {ALLOCATOR_NAME}; one run, each stack in its own child process.\n\n"
     ));
     out.push_str("| stack | caller ns/emit | e2e ev/s 1t | e2e ev/s 2t | landed/emitted | dropped (counted) | lost | bytes/event | peak RSS MiB |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
