@@ -81,7 +81,7 @@ pub use layer::{EventLayer, EventLayerBuilder};
 pub use pipeline::{FlushReport, Overflow, SinkFlush, SinkOptions};
 pub use render::{hash_key_missing_count, render_metadata, try_render_metadata, RenderError};
 pub use schema::{EventSchema, FieldSchema, ENVELOPE_FIELD_KEYS, HASH_PATTERN};
-pub use sink::{Batch, BatchEvent, Sink, SinkError};
+pub use sink::{Batch, BatchEvent, Outcomes, Sink, SinkError};
 pub use stats::{DropReason, SinkStats, Stats};
 pub use treatment::{Sensitivity, Treatment, MASK, REDACTED};
 pub use version::{Version, VersionParseError};

@@ -209,6 +209,15 @@ impl Record {
             level: self.payload.level(),
             timestamp: self.meta.timestamp,
             event_id: self.meta.event_id,
+            counted: true,
+        }
+    }
+
+    /// The batch view of the pipeline's own report: not counted in `emitted`.
+    pub(crate) fn uncounted_batch_event<'a>(&self, json: &'a [u8]) -> BatchEvent<'a> {
+        BatchEvent {
+            counted: false,
+            ..self.batch_event(json)
         }
     }
 

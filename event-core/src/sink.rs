@@ -1,11 +1,17 @@
 //! The `Sink` trait (SPEC §7.6): where a pipeline delivers encoded events, a batch at a time.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tracing_core::Level;
 use uuid::Uuid;
+
+use crate::pipeline::SinkShared;
+use crate::stats::DropReason;
 
 /// A destination for events: stdout, a file, an HTTP endpoint, your own.
 ///
@@ -47,7 +53,18 @@ pub trait Sink: Send + 'static {
 
     /// Delivers a batch. `Ok` counts every event of the batch as delivered; `Err` counts them
     /// dropped with reason `sink_error` (a sink that retries does so before returning).
+    ///
+    /// A sink that settles events later (after retries on its own tasks, through a spool)
+    /// calls [`Batch::take_over`] and reports each event's fate through the [`Outcomes`] it
+    /// returns; the result of `write_batch` then only sets the sink's `last_error`.
     fn write_batch(&mut self, batch: &Batch<'_>) -> impl Future<Output = Result<(), SinkError>>;
+
+    /// Called once, on the sink's worker thread, before the first batch: the handle through
+    /// which a sink that [takes over](Batch::take_over) its batches reports what became of
+    /// their events, also from threads of its own. The default ignores it.
+    fn attach(&mut self, outcomes: Outcomes) {
+        let _ = outcomes;
+    }
 
     /// Makes everything written so far durable (fsync, send buffered data). Called by
     /// `EventGuard::flush` and before `shutdown`.
@@ -64,11 +81,30 @@ pub trait Sink: Send + 'static {
 /// Events for a sink, in emission order.
 pub struct Batch<'a> {
     events: &'a [BatchEvent<'a>],
+    shared: &'a Arc<SinkShared>,
+    taken_over: Cell<bool>,
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn new(events: &'a [BatchEvent<'a>]) -> Self {
-        Batch { events }
+    pub(crate) fn new(events: &'a [BatchEvent<'a>], shared: &'a Arc<SinkShared>) -> Self {
+        Batch {
+            events,
+            shared,
+            taken_over: Cell::new(false),
+        }
+    }
+
+    /// Takes over the accounting of this batch: the pipeline will not count its events
+    /// delivered or dropped when `write_batch` returns; they stay `pending` until the sink
+    /// reports each counted event (see [`BatchEvent::is_counted`]) exactly once through the
+    /// returned handle, as delivered, spooled, dead-lettered or dropped.
+    pub fn take_over(&self) -> Outcomes {
+        self.taken_over.set(true);
+        Outcomes::new(Arc::clone(self.shared))
+    }
+
+    pub(crate) fn is_taken_over(&self) -> bool {
+        self.taken_over.get()
     }
 
     /// The events.
@@ -96,6 +132,7 @@ pub struct BatchEvent<'a> {
     pub(crate) level: Level,
     pub(crate) timestamp: SystemTime,
     pub(crate) event_id: Uuid,
+    pub(crate) counted: bool,
 }
 
 impl<'a> BatchEvent<'a> {
@@ -119,6 +156,113 @@ impl<'a> BatchEvent<'a> {
     /// Its id (UUIDv7), the same in every sink and across retries.
     pub fn event_id(&self) -> Uuid {
         self.event_id
+    }
+    /// Whether it is one of the events counted in the sink's `emitted`: `false` only for the
+    /// pipeline's own `events_dropped` reports. A sink that [takes over](Batch::take_over) a
+    /// batch reports outcomes for the counted events only.
+    pub fn is_counted(&self) -> bool {
+        self.counted
+    }
+}
+
+/// Where a sink that [took over](Batch::take_over) its batches reports what became of their
+/// events (SPEC §7.1). Cheap to clone; usable from any thread.
+///
+/// Every counted event is reported once as [`delivered`](Self::delivered),
+/// [`spooled`](Self::spooled), [`dead_lettered`](Self::dead_lettered) or
+/// [`dropped`](Self::dropped); a spooled event that is later replayed is first
+/// [`unspooled`](Self::unspooled), then reported again. So the sink's stats keep
+/// `emitted == delivered + dead_lettered + spooled + dropped + pending`.
+#[derive(Clone)]
+pub struct Outcomes {
+    shared: Arc<SinkShared>,
+}
+
+impl Outcomes {
+    pub(crate) fn new(shared: Arc<SinkShared>) -> Self {
+        Outcomes { shared }
+    }
+
+    fn settle(&self, events: u64) {
+        self.shared
+            .counters
+            .pending
+            .fetch_sub(events, Ordering::Relaxed);
+    }
+
+    /// `events` reached their destination.
+    pub fn delivered(&self, events: u64) {
+        let counters = &self.shared.counters;
+        counters.delivered.fetch_add(events, Ordering::Relaxed);
+        self.settle(events);
+    }
+
+    /// `events` were written to a dead-letter file.
+    pub fn dead_lettered(&self, events: u64) {
+        let counters = &self.shared.counters;
+        counters.dead_lettered.fetch_add(events, Ordering::Relaxed);
+        self.settle(events);
+    }
+
+    /// `events` were lost, for `reason`. They are reported in-band later, like every drop.
+    pub fn dropped(&self, reason: DropReason, events: u64) {
+        self.shared.counters.drop(reason, events);
+        self.settle(events);
+    }
+
+    /// `events` were written to a disk spool, for later delivery.
+    pub fn spooled(&self, events: u64) {
+        let counters = &self.shared.counters;
+        counters.spooled.fetch_add(events, Ordering::Relaxed);
+        self.settle(events);
+    }
+
+    /// `events` this run spooled were read back from the spool: pending again, until reported
+    /// once more.
+    pub fn unspooled(&self, events: u64) {
+        let counters = &self.shared.counters;
+        counters.spooled.fetch_sub(events, Ordering::Relaxed);
+        counters.pending.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// One more attempt at something that failed (a request retried). Not a loss.
+    pub fn retried(&self) {
+        let counters = &self.shared.counters;
+        counters.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `events` an earlier run left in the spool were delivered by this run.
+    pub fn recovered(&self, events: u64) {
+        let counters = &self.shared.counters;
+        counters.recovered.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// `events` an earlier run left in the spool were dead-lettered by this run.
+    pub fn recovered_dead_lettered(&self, events: u64) {
+        let counters = &self.shared.counters;
+        counters
+            .recovered_dead_lettered
+            .fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// `stretches` damaged stretches of a spool were skipped.
+    pub fn spool_corrupt(&self, stretches: u64) {
+        let counters = &self.shared.counters;
+        counters
+            .spool_corrupt
+            .fetch_add(stretches, Ordering::Relaxed);
+    }
+
+    /// Sets the sink's last error, shown in its stats. Never put event values or credentials
+    /// in it.
+    pub fn error(&self, message: impl Into<String>) {
+        self.shared.counters.set_last_error(message.into());
+    }
+}
+
+impl fmt::Debug for Outcomes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcomes").finish_non_exhaustive()
     }
 }
 

@@ -22,11 +22,13 @@ pub enum DropReason {
     SinkError,
     /// The sink panicked while writing the batch.
     SinkPanic,
+    /// The sink's endpoints were failing and its disk spool was full (HTTP sink).
+    SpoolFull,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::QueueFull,
         DropReason::BlockTimeout,
         DropReason::TooLarge,
@@ -34,10 +36,11 @@ impl DropReason {
         DropReason::SerializeError,
         DropReason::SinkError,
         DropReason::SinkPanic,
+        DropReason::SpoolFull,
     ];
 
     /// `"queue_full"`, `"block_timeout"`, `"too_large"`, `"shutdown"`, `"serialize_error"`,
-    /// `"sink_error"`, `"sink_panic"`.
+    /// `"sink_error"`, `"sink_panic"`, `"spool_full"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
@@ -47,6 +50,7 @@ impl DropReason {
             DropReason::SerializeError => "serialize_error",
             DropReason::SinkError => "sink_error",
             DropReason::SinkPanic => "sink_panic",
+            DropReason::SpoolFull => "spool_full",
         }
     }
 }
@@ -95,14 +99,24 @@ pub struct SinkStats {
     pub dropped: BTreeMap<DropReason, u64>,
     /// Attempts the sink repeated (not losses).
     pub retried: u64,
-    /// Events kept on disk for later delivery.
+    /// Events this run put in a disk spool that are still there, waiting for delivery. An
+    /// event replayed from the spool leaves this count for `delivered` or `dead_lettered`.
     pub spooled: u64,
     /// Events written to a dead-letter file.
     pub dead_lettered: u64,
+    /// Events an earlier run left in the spool that this run delivered. They are not part of
+    /// this run's `emitted`, so they are counted apart.
+    pub recovered: u64,
+    /// Events an earlier run left in the spool that this run dead-lettered.
+    pub recovered_dead_lettered: u64,
+    /// Damaged stretches of the spool skipped on reading (torn tails, corrupt records, missing
+    /// segments). Their events cannot be counted, so they are counted here, once per stretch.
+    pub spool_corrupt: u64,
     /// Estimated bytes waiting in the queue (each event counted as its record, the event, and
     /// its type's last envelope size).
     pub queue_bytes: u64,
-    /// Events accepted but not yet written or dropped.
+    /// Events accepted but not yet settled: queued, or held by a sink that has not yet
+    /// delivered, spooled, dead-lettered or dropped them.
     pub pending: u64,
     /// `events_dropped` reports written into this sink.
     pub drop_reports: u64,
@@ -138,6 +152,9 @@ pub(crate) struct SinkCounters {
     pub(crate) retried: AtomicU64,
     pub(crate) spooled: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
+    pub(crate) recovered: AtomicU64,
+    pub(crate) recovered_dead_lettered: AtomicU64,
+    pub(crate) spool_corrupt: AtomicU64,
     pub(crate) queue_bytes: AtomicU64,
     pub(crate) pending: AtomicU64,
     pub(crate) drop_reports: AtomicU64,
@@ -191,6 +208,9 @@ impl SinkCounters {
             retried: load(&self.retried),
             spooled: load(&self.spooled),
             dead_lettered: load(&self.dead_lettered),
+            recovered: load(&self.recovered),
+            recovered_dead_lettered: load(&self.recovered_dead_lettered),
+            spool_corrupt: load(&self.spool_corrupt),
             queue_bytes: load(&self.queue_bytes),
             pending: load(&self.pending),
             drop_reports: load(&self.drop_reports),

@@ -2,6 +2,7 @@
 //!
 //! - [`StdoutSink`]: NDJSON or human-readable lines on standard output.
 //! - [`FileSink`]: NDJSON files, rotated by size and interval, gzipped, with retention.
+//! - [`HttpSink`]: batches POSTed to HTTP endpoints, retried, failed over, spooled to disk.
 //! - [`MemorySink`]: keeps events in memory, for your tests.
 //!
 //! Every sink implements [`event_core::Sink`] and nothing else; add them to a layer with
@@ -9,15 +10,15 @@
 
 mod clock;
 mod file;
+mod http;
 mod init;
 mod memory;
-// The HTTP sink's spool, ahead of the sink itself (issue 5, in progress).
-#[allow(dead_code)]
 mod spool;
 mod stdout;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use file::{FileSink, FileSinkBuilder, Fsync};
+pub use http::{HttpFormat, HttpSink, HttpSinkBuilder, Retry};
 pub use init::init_stdout;
 pub use memory::MemorySink;
 pub use stdout::{StdoutFormat, StdoutSink, StdoutSinkBuilder};

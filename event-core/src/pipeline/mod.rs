@@ -26,6 +26,7 @@ use crate::record::Record;
 use crate::stats::{DropReason, LayerCounters, Stats};
 use crate::{BuildError, Sink};
 
+pub(crate) use queue::SinkShared;
 pub(crate) use worker::in_pipeline_thread;
 
 /// One layer's pipeline.

@@ -15,7 +15,7 @@ use super::queue::{Item, SinkShared};
 use crate::envelope::EnvelopeWriter;
 use crate::events_dropped::EventsDropped;
 use crate::record::Record;
-use crate::sink::{Batch, BatchEvent};
+use crate::sink::{Batch, BatchEvent, Outcomes};
 use crate::stats::DropReason;
 use crate::Sink;
 
@@ -91,6 +91,12 @@ struct DropReport {
 
 impl<S: Sink> Worker<S> {
     fn run(mut self, receiver: Receiver<Item>) {
+        let outcomes = Outcomes::new(Arc::clone(&self.shared));
+        if catch_unwind(AssertUnwindSafe(|| self.sink.attach(outcomes))).is_err() {
+            self.shared
+                .counters
+                .set_last_error("the sink panicked in attach".into());
+        }
         let mut records: Vec<Arc<Record>> = Vec::with_capacity(self.max_batch);
         let mut control = None;
         loop {
@@ -170,18 +176,24 @@ impl<S: Sink> Worker<S> {
         let report = self.drop_report();
         if let Some(report) = &report {
             if let Ok(json) = report.record.encoded(&self.writer) {
-                events.push(report.record.batch_event(json));
+                events.push(report.record.uncounted_batch_event(json));
             }
         }
         let report_written = if events.is_empty() {
             false
         } else {
-            let result = self.write(&events);
-            match &result {
-                Ok(()) => {
-                    counters.delivered.fetch_add(count, Ordering::Relaxed);
+            let (result, taken_over) = self.write(&events);
+            if taken_over {
+                // The sink settles these events itself; until then they stay pending
+                // (`release` below takes them off).
+                counters.pending.fetch_add(count, Ordering::Relaxed);
+            } else {
+                match &result {
+                    Ok(()) => {
+                        counters.delivered.fetch_add(count, Ordering::Relaxed);
+                    }
+                    Err(reason) => counters.drop(*reason, count),
                 }
-                Err(reason) => counters.drop(*reason, count),
             }
             result.is_ok() && events.len() as u64 > count
         };
@@ -223,22 +235,31 @@ impl<S: Sink> Worker<S> {
         };
         let written = match report.record.encoded(&self.writer) {
             Ok(json) => {
-                let event = report.record.batch_event(json);
-                self.write(&[event]).is_ok()
+                let event = report.record.uncounted_batch_event(json);
+                self.write(&[event]).0.is_ok()
             }
             Err(_) => false,
         };
         self.settle(report, written);
     }
 
-    /// Hands one batch to the sink; a panic in it is caught.
-    fn write(&mut self, events: &[BatchEvent<'_>]) -> Result<(), DropReason> {
-        let batch = Batch::new(events);
+    /// Hands one batch to the sink; a panic in it is caught. Also says whether the sink took
+    /// over the batch's accounting.
+    fn write(&mut self, events: &[BatchEvent<'_>]) -> (Result<(), DropReason>, bool) {
+        let batch = Batch::new(events, &self.shared);
         let sink = &mut self.sink;
         let runtime = &self.runtime;
-        match catch_unwind(AssertUnwindSafe(|| {
+        let result = catch_unwind(AssertUnwindSafe(|| {
             runtime.block_on(sink.write_batch(&batch))
-        })) {
+        }));
+        (self.outcome(result), batch.is_taken_over())
+    }
+
+    fn outcome(
+        &self,
+        result: std::thread::Result<Result<(), crate::SinkError>>,
+    ) -> Result<(), DropReason> {
+        match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {
                 self.shared.counters.set_last_error(err.to_string());

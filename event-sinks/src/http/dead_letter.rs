@@ -1,0 +1,74 @@
+//! The dead-letter file: events no endpoint will ever take, one JSON line each, with why.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::chunk::Chunk;
+
+/// An append-only NDJSON file, created `0600`.
+pub(crate) struct DeadLetter {
+    file: File,
+}
+
+/// One line of the file.
+#[derive(Serialize)]
+struct Line<'a> {
+    dead_lettered_at: String,
+    /// The HTTP status, when the endpoint answered.
+    status: Option<u16>,
+    reason: &'a str,
+    /// The start of the server's answer, if it said anything.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    answer: &'a str,
+    /// The endpoint, without credentials or query.
+    endpoint: &'a str,
+    idempotency_key: &'a str,
+    event: &'a serde_json::value::RawValue,
+}
+
+impl DeadLetter {
+    pub(crate) fn open(path: &Path) -> io::Result<DeadLetter> {
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        Ok(DeadLetter {
+            file: options.open(path)?,
+        })
+    }
+
+    /// Appends every event of `chunk`, durably.
+    pub(crate) fn write(
+        &mut self,
+        chunk: &Chunk,
+        status: Option<u16>,
+        reason: &str,
+        answer: &str,
+        endpoint: &str,
+    ) -> io::Result<()> {
+        let at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
+        let mut out = Vec::with_capacity(chunk.lines.len() + 256 * chunk.events as usize);
+        for envelope in chunk.envelopes() {
+            let text = std::str::from_utf8(envelope).map_err(io::Error::other)?;
+            let event: &serde_json::value::RawValue =
+                serde_json::from_str(text).map_err(io::Error::other)?;
+            let line = Line {
+                dead_lettered_at: at.clone(),
+                status,
+                reason,
+                answer,
+                endpoint,
+                idempotency_key: &chunk.key,
+                event,
+            };
+            serde_json::to_writer(&mut out, &line).map_err(io::Error::other)?;
+            out.push(b'\n');
+        }
+        self.file.write_all(&out)?;
+        self.file.sync_data()
+    }
+}

@@ -1,0 +1,187 @@
+//! Request bodies: the chunk's envelopes in the endpoint's format, gzipped or not.
+
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use super::chunk::Chunk;
+
+/// What the HTTP sink sends (SPEC §7.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpFormat {
+    /// One envelope per line (`application/x-ndjson`). The default.
+    #[default]
+    Ndjson,
+    /// One JSON array of envelopes (`application/json`).
+    JsonArray,
+    /// ClickHouse's HTTP interface: `INSERT INTO <table> FORMAT JSONEachRow` with
+    /// `input_format_skip_unknown_fields=1`. Top-level scalars become columns; nested objects
+    /// and arrays (`metadata`, `source`, ...) are sent as JSON strings, which every server
+    /// version can store in a `String` column. See the README for a `CREATE TABLE`.
+    ClickHouse {
+        /// The table, as `name` or `database.name` (letters, digits, `_`).
+        table: String,
+    },
+}
+
+impl HttpFormat {
+    pub(crate) fn content_type(&self) -> &'static str {
+        match self {
+            HttpFormat::Ndjson | HttpFormat::ClickHouse { .. } => "application/x-ndjson",
+            HttpFormat::JsonArray => "application/json",
+        }
+    }
+
+    /// Checks the format's own settings; the message says what is wrong.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if let HttpFormat::ClickHouse { table } = self {
+            let valid = !table.is_empty()
+                && table.split('.').count() <= 2
+                && table.split('.').all(|part| {
+                    part.chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if !valid {
+                return Err(format!(
+                    "ClickHouse table `{table}` is not a plain name: use `table` or `database.table` \
+                     with letters, digits and `_`"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The query string the format adds to every endpoint URL.
+    pub(crate) fn query(&self) -> Option<Vec<(&'static str, String)>> {
+        match self {
+            HttpFormat::ClickHouse { table } => Some(vec![
+                ("query", format!("INSERT INTO {table} FORMAT JSONEachRow")),
+                ("input_format_skip_unknown_fields", "1".to_owned()),
+            ]),
+            _ => None,
+        }
+    }
+
+    /// The body for `chunk`, uncompressed.
+    pub(crate) fn encode(&self, chunk: &Chunk) -> Vec<u8> {
+        match self {
+            HttpFormat::Ndjson => chunk.lines.clone(),
+            HttpFormat::JsonArray => {
+                let mut body = Vec::with_capacity(chunk.lines.len() + 2);
+                body.push(b'[');
+                for (index, envelope) in chunk.envelopes().enumerate() {
+                    if index > 0 {
+                        body.push(b',');
+                    }
+                    body.extend_from_slice(envelope);
+                }
+                body.push(b']');
+                body
+            }
+            HttpFormat::ClickHouse { .. } => {
+                let mut body = Vec::with_capacity(chunk.lines.len() + chunk.lines.len() / 8);
+                for envelope in chunk.envelopes() {
+                    clickhouse_row(envelope, &mut body);
+                }
+                body
+            }
+        }
+    }
+}
+
+/// One JSONEachRow line: nested values as JSON strings.
+fn clickhouse_row(envelope: &[u8], out: &mut Vec<u8>) {
+    let Ok(serde_json::Value::Object(mut row)) = serde_json::from_slice(envelope) else {
+        // Envelopes are always objects; pass anything else through for the server to judge.
+        out.extend_from_slice(envelope);
+        out.push(b'\n');
+        return;
+    };
+    for value in row.values_mut() {
+        if value.is_object() || value.is_array() {
+            *value = serde_json::Value::String(value.to_string());
+        }
+    }
+    serde_json::to_writer(&mut *out, &row).expect("writing JSON into a Vec cannot fail");
+    out.push(b'\n');
+}
+
+/// Gzips `body` at level 1: JSON still shrinks several times over, at a fraction of the
+/// default level's CPU. The header carries no timestamp, so the same body always compresses
+/// to the same bytes (retries and replays send identical bodies).
+pub(crate) fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .expect("compressing into a Vec cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn chunk() -> Chunk {
+        let mut chunk = Chunk::new(Uuid::new_v4());
+        chunk.push(br#"{"event":"a_b","metadata":{"x":1},"n":2}"#, true);
+        chunk.push(br#"{"event":"c_d","source":{"file":"f"},"tags":[1]}"#, true);
+        chunk
+    }
+
+    #[test]
+    fn formats_write_what_their_receivers_read() {
+        let chunk = chunk();
+        assert_eq!(HttpFormat::Ndjson.encode(&chunk), chunk.lines);
+        let array: serde_json::Value =
+            serde_json::from_slice(&HttpFormat::JsonArray.encode(&chunk)).unwrap();
+        assert_eq!(array.as_array().unwrap().len(), 2);
+        let rows = HttpFormat::ClickHouse { table: "t".into() }.encode(&chunk);
+        let rows: Vec<serde_json::Value> = rows
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(rows[0]["metadata"], serde_json::json!(r#"{"x":1}"#));
+        assert_eq!(rows[0]["n"], serde_json::json!(2));
+        assert_eq!(rows[1]["source"], serde_json::json!(r#"{"file":"f"}"#));
+        assert_eq!(rows[1]["tags"], serde_json::json!("[1]"));
+    }
+
+    #[test]
+    fn gzip_is_deterministic() {
+        let body = HttpFormat::Ndjson.encode(&chunk());
+        assert_eq!(gzip(&body), gzip(&body));
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&gzip(&body)[..]),
+            &mut decoded,
+        )
+        .unwrap();
+        assert_eq!(decoded, body);
+    }
+
+    #[test]
+    fn clickhouse_table_names_are_checked() {
+        for ok in ["events", "db.events", "_t1"] {
+            assert!(
+                HttpFormat::ClickHouse { table: ok.into() }
+                    .validate()
+                    .is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in ["", "a b", "x;DROP TABLE y", "a.b.c", "1t", "db."] {
+            assert!(
+                HttpFormat::ClickHouse { table: bad.into() }
+                    .validate()
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
