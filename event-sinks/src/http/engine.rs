@@ -107,8 +107,9 @@ struct State {
     paused_until: Option<Instant>,
     /// No spool replay before this.
     replay_not_before: Option<Instant>,
-    /// Chunks that exhausted their retries since the last success.
-    streak: u32,
+    /// Whether a chunk was set aside as a suspected poison batch since the last success: then
+    /// the next chunk that exhausts its retries means the endpoints are down.
+    set_aside: bool,
     /// Chunks set aside after exhausting their retries, with `successes` at that moment.
     suspects: HashMap<String, u64>,
 }
@@ -169,7 +170,7 @@ impl Engine {
                 stopped: false,
                 paused_until: None,
                 replay_not_before: None,
-                streak: 0,
+                set_aside: false,
                 suspects: HashMap::new(),
             }),
             changed: Condvar::new(),
@@ -253,7 +254,15 @@ impl Engine {
                 return Ok(state);
             }
             if self.spool.is_some() {
-                state.spooling = true;
+                if !state.spooling {
+                    // Memory is full: what waits there is older than this chunk, so it goes
+                    // to the spool first. Only chunks in flight stay in memory.
+                    state.spooling = true;
+                    for queued in std::mem::take(&mut state.queue) {
+                        state.memory -= queued.lines.len();
+                        self.spool_chunk(&queued);
+                    }
+                }
                 self.spool_chunk(&chunk);
                 return Ok(state);
             }
@@ -424,6 +433,16 @@ impl Engine {
                 soonest(due);
             }
         }
+        // A flush or shutdown does not wait out a pause: with a spool, what is held goes
+        // there (behind newer chunks: the one case where the spool's order is not emission
+        // order).
+        if (state.flush_requested || state.closing) && self.spool.is_some() {
+            for held in std::mem::take(&mut state.queue) {
+                state.memory -= held.lines.len();
+                state.spooling = true;
+                self.spool_chunk(&held);
+            }
+        }
         // Memory chunks, up to the concurrency.
         let paused = state.paused_until.filter(|&until| until > now);
         if let Some(until) = paused {
@@ -531,7 +550,7 @@ impl Engine {
                     let counted = chunk.counted();
                     match fate {
                         Fate::Delivered => {
-                            state.streak = 0;
+                            state.set_aside = false;
                             state.suspects.remove(&chunk.key);
                             self.outcomes.delivered(counted);
                         }
@@ -548,20 +567,14 @@ impl Engine {
                                 self.judge(&mut state, &chunk, answered, successes)
                             {
                                 self.dead_letter_or_drop(&chunk, None, &reason, "");
-                            } else if answered
-                                && chunk.failures == 0
-                                && state.streak == 0
-                                && !state.queue.is_empty()
-                            {
-                                // It may be poison: set it aside behind the others, and see
-                                // whether the endpoint takes them.
-                                state.streak += 1;
-                                chunk.failures += 1;
-                                state.suspects.insert(chunk.key.clone(), successes);
+                            } else if answered && !state.set_aside && !state.queue.is_empty() {
+                                // The endpoint answers but refuses this one: it may be
+                                // poison. Set it aside behind the others and see whether
+                                // the endpoint takes them.
+                                self.set_aside(&mut state, &mut chunk, successes);
                                 state.memory += chunk.lines.len();
                                 state.queue.push_back(chunk);
                             } else {
-                                state.streak += 1;
                                 self.endpoints_down(&mut state, chunk);
                             }
                         }
@@ -572,6 +585,14 @@ impl Engine {
         }
         drop(state);
         self.changed.notify_all();
+    }
+
+    /// Marks `chunk` a suspect: it goes behind the others, and if it exhausts its retries
+    /// again after the endpoint took another request, it is poison.
+    fn set_aside(&self, state: &mut State, chunk: &mut Chunk, successes: u64) {
+        state.set_aside = true;
+        chunk.failures += 1;
+        state.suspects.insert(chunk.key.clone(), successes);
     }
 
     /// Whether an exhausted chunk is poison: it failed before, as a suspect, and the endpoint
@@ -596,9 +617,10 @@ impl Engine {
     }
 
     /// Every endpoint failed this chunk: spool it and everything in memory (in order), or,
-    /// without a spool, keep it first in line and pause.
+    /// without a spool (or when newer chunks are in the spool already, as memory filled while
+    /// it was in flight), keep it first in line and pause.
     fn endpoints_down(&self, state: &mut State, chunk: Chunk) {
-        if self.spool.is_some() {
+        if self.spool.is_some() && !state.spooling {
             state.spooling = true;
             self.spool_chunk(&chunk);
             for chunk in std::mem::take(&mut state.queue) {
@@ -622,7 +644,7 @@ impl Engine {
             let counted = chunk.counted();
             match fate {
                 Fate::Delivered => {
-                    state.streak = 0;
+                    state.set_aside = false;
                     state.suspects.remove(&chunk.key);
                     if ours {
                         self.outcomes.unspooled(counted);
@@ -642,24 +664,17 @@ impl Engine {
                 Fate::Exhausted { answered } => {
                     if let Some(reason) = self.judge(state, &chunk, answered, successes) {
                         self.dead_letter_replayed(&chunk, None, &reason, "", ours);
-                    } else if whole
-                        && !(answered
-                            && chunk.failures == 0
-                            && state.streak == 0
-                            && self.spool_has_more())
-                    {
+                    } else if answered && !state.set_aside && self.spool_has_more() {
+                        // A suspect: behind the others (see `settle`).
+                        self.set_aside(state, &mut chunk, successes);
+                        requeue.push(chunk);
+                    } else if whole {
                         // Every endpoint is failing: leave it first in line and wait.
-                        state.streak += 1;
                         state.replay_not_before =
                             Some(Instant::now() + self.config.retry.max_backoff);
                         return;
                     } else {
-                        // A suspect (or part of a split): behind the others.
-                        state.streak += 1;
-                        if answered && chunk.failures == 0 {
-                            chunk.failures += 1;
-                            state.suspects.insert(chunk.key.clone(), successes);
-                        }
+                        // Part of a split: behind the others, to keep the delivered part.
                         requeue.push(chunk);
                     }
                 }

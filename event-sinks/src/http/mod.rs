@@ -283,14 +283,22 @@ impl HttpSinkBuilder {
             .tls_built_in_root_certs(true)
             .user_agent(concat!("event-sinks/", env!("CARGO_PKG_VERSION")));
         for pem in &self.ca_pem {
-            let certificate = reqwest::Certificate::from_pem(pem).map_err(|err| {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|err| {
                 BuildError::with_source(
                     "HttpSink ca_certificate_pem",
                     "is not a PEM certificate",
                     err,
                 )
             })?;
-            client = client.add_root_certificate(certificate);
+            if certificates.is_empty() {
+                return Err(BuildError::new(
+                    "HttpSink ca_certificate_pem",
+                    "holds no PEM certificate (expected a -----BEGIN CERTIFICATE----- block)",
+                ));
+            }
+            for certificate in certificates {
+                client = client.add_root_certificate(certificate);
+            }
         }
         let client = client.build().map_err(|err| {
             BuildError::with_source("HttpSink", "could not build the HTTP client", err)
