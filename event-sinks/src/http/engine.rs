@@ -436,7 +436,8 @@ impl Engine {
         // A flush or shutdown does not wait out a pause: with a spool, what is held goes
         // there (behind newer chunks: the one case where the spool's order is not emission
         // order).
-        if (state.flush_requested || state.closing) && self.spool.is_some() {
+        let held = state.paused_until.is_some_and(|until| until > now);
+        if held && (state.flush_requested || state.closing) && self.spool.is_some() {
             for held in std::mem::take(&mut state.queue) {
                 state.memory -= held.lines.len();
                 state.spooling = true;
