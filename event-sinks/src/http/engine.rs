@@ -224,7 +224,17 @@ impl Engine {
                 let chunk = std::mem::replace(&mut state.open, Chunk::new(self.run));
                 state = match self.place(state, chunk, true) {
                     Ok(state) => state,
-                    Err(_) => unreachable!("place waits when asked to"),
+                    // Closing while waiting for room (no spool): what cannot be kept is
+                    // dead-lettered or dropped, counted.
+                    Err((state, chunk)) => {
+                        self.dead_letter_or_drop(
+                            &chunk,
+                            None,
+                            "the sink shut down before an endpoint took these events",
+                            "",
+                        );
+                        state
+                    }
                 };
             }
             if state.open.events == 0 {
