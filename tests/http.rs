@@ -552,6 +552,10 @@ fn bad_configuration_is_a_build_error_naming_the_setting() {
             "max_attempts",
         ),
         (
+            HttpSink::builder("http://h/x").linger(Duration::MAX),
+            "linger",
+        ),
+        (
             HttpSink::builder("http://h/x").ca_certificate_pem("nope"),
             "PEM",
         ),

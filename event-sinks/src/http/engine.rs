@@ -203,7 +203,16 @@ impl Engine {
                 return;
             }
         };
-        runtime.block_on(Arc::clone(&self).main_loop());
+        let engine = Arc::clone(&self);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(engine.main_loop());
+        }));
+        if result.is_err() {
+            // Never leave the worker waiting for an engine that is gone.
+            self.outcomes
+                .error("the HTTP sink's engine panicked and stopped");
+            self.stop_now();
+        }
     }
 
     /// Takes a batch from the pipeline (on its worker thread).
@@ -276,7 +285,7 @@ impl Engine {
                 self.spool_chunk(&chunk);
                 return Ok(state);
             }
-            if !may_wait || state.closing {
+            if !may_wait || state.closing || state.stopped {
                 return Err((state, chunk));
             }
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -699,9 +708,12 @@ impl Engine {
                 self.outcomes
                     .error(format!("requeueing in the spool failed: {err}"));
                 if chunk.run == self.run {
+                    let reason = match err {
+                        PushError::Full { .. } => DropReason::SpoolFull,
+                        PushError::Io(_) => DropReason::SinkError,
+                    };
                     self.outcomes.unspooled(chunk.counted());
-                    self.outcomes
-                        .dropped(DropReason::SpoolFull, chunk.counted());
+                    self.outcomes.dropped(reason, chunk.counted());
                 }
             }
         }
@@ -851,8 +863,12 @@ impl Engine {
                         }
                     }
                 }
-                if self.lock().closing || attempt >= self.config.retry.max_attempts {
-                    if self.successes.load(Ordering::SeqCst) > successes_at_start && answered_any {
+                let closing = self.lock().closing;
+                if closing || attempt >= self.config.retry.max_attempts {
+                    if !closing
+                        && answered_any
+                        && self.successes.load(Ordering::SeqCst) > successes_at_start
+                    {
                         // Others got through while this one kept failing: poison.
                         let reason = format!(
                             "poison batch: {} attempts failed while the endpoint accepted other batches",

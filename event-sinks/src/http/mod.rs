@@ -271,6 +271,24 @@ impl HttpSinkBuilder {
                 "must be at least 1 (1 means no retry)",
             ));
         }
+        // Durations beyond a day are mistakes (and would overflow deadlines).
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        for (value, setting) in [
+            (self.linger, "HttpSink linger"),
+            (self.timeout, "HttpSink timeout"),
+            (self.probe_interval, "HttpSink probe_interval"),
+            (self.flush_timeout, "HttpSink flush_timeout"),
+            (self.retry.initial_backoff, "HttpSink retry.initial_backoff"),
+            (self.retry.max_backoff, "HttpSink retry.max_backoff"),
+            (self.retry.max_retry_after, "HttpSink retry.max_retry_after"),
+        ] {
+            if value > DAY {
+                return Err(BuildError::new(
+                    setting,
+                    format!("is {value:?}; use at most one day"),
+                ));
+            }
+        }
         if self.timeout.is_zero() {
             return Err(BuildError::new(
                 "HttpSink timeout",
