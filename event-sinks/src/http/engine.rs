@@ -474,14 +474,7 @@ impl Engine {
                     break;
                 };
                 state.in_flight += 1;
-                let engine = Arc::clone(self);
-                tasks.spawn(async move {
-                    let parts = engine.deliver(chunk).await;
-                    Done {
-                        origin: Origin::Memory,
-                        parts,
-                    }
-                });
+                self.spawn_delivery(tasks, chunk, Origin::Memory);
             }
         }
         // The spool, one record at a time (in order), once memory is empty.
@@ -491,14 +484,7 @@ impl Engine {
                 (Some(_), Some(at)) => soonest(at),
                 (Some(chunk), None) => {
                     *replaying = true;
-                    let engine = Arc::clone(self);
-                    tasks.spawn(async move {
-                        let parts = engine.deliver(chunk).await;
-                        Done {
-                            origin: Origin::SpoolHead,
-                            parts,
-                        }
-                    });
+                    self.spawn_delivery(tasks, chunk, Origin::SpoolHead);
                 }
                 (None, _) => {
                     if state.spooling && self.spool_is_empty() {
@@ -513,6 +499,14 @@ impl Engine {
             self.changed.notify_all();
         }
         Some(deadline)
+    }
+
+    fn spawn_delivery(self: &Arc<Self>, tasks: &mut JoinSet<Done>, chunk: Chunk, origin: Origin) {
+        let engine = Arc::clone(self);
+        tasks.spawn(async move {
+            let parts = engine.deliver(chunk).await;
+            Done { origin, parts }
+        });
     }
 
     /// The spool's oldest record as a chunk; unreadable records are skipped and counted.
