@@ -23,6 +23,8 @@ pub enum Fault {
     Reset,
     /// Answer only after this long (longer than the client's timeout).
     Hang(Duration),
+    /// Answer with this status, `Content-Type` and body.
+    Answer(u16, &'static str, Vec<u8>),
 }
 
 /// One request as received.
@@ -36,6 +38,8 @@ pub struct Received {
     pub body: Vec<u8>,
     pub content_type: String,
     pub headers: HeaderMap,
+    /// The path.
+    pub path: String,
     /// The query string.
     pub query: String,
     /// What the server answered (200 for `Reset`, which breaks off afterwards).
@@ -238,13 +242,16 @@ async fn receive(
     };
     let answered = match &fault {
         None | Some(Fault::Reset) | Some(Fault::Hang(_)) => 200,
-        Some(Fault::Status(code)) | Some(Fault::RetryAfter(code, _)) => *code,
+        Some(Fault::Status(code))
+        | Some(Fault::RetryAfter(code, _))
+        | Some(Fault::Answer(code, _, _)) => *code,
     };
     let received = Received {
         key: header(&headers, "idempotency-key"),
         raw: raw.to_vec(),
         body,
         content_type: header(&headers, "content-type"),
+        path: uri.path().to_owned(),
         query: uri.query().unwrap_or_default().to_owned(),
         headers,
         // A reset or a hang never reaches the client as an answer.
@@ -267,6 +274,11 @@ async fn receive(
             .status(StatusCode::from_u16(code).unwrap())
             .header("retry-after", after)
             .body(Body::empty())
+            .unwrap(),
+        Some(Fault::Answer(code, content_type, body)) => Response::builder()
+            .status(StatusCode::from_u16(code).unwrap())
+            .header("content-type", content_type)
+            .body(Body::from(body))
             .unwrap(),
         Some(Fault::Reset) => {
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![

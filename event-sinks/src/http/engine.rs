@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::chunk::Chunk;
 use super::dead_letter::DeadLetter;
 use super::format::{gzip, HttpFormat};
+use super::otlp;
 use super::retry::{classify, classify_error, Retry, Verdict};
 use crate::spool::{PushError, Spool};
 
@@ -125,6 +126,13 @@ enum Origin {
 #[derive(Debug)]
 enum Fate {
     Delivered,
+    /// Taken, but the endpoint said it rejected `rejected` of the records (OTLP partial
+    /// success).
+    Partial {
+        status: u16,
+        rejected: u64,
+        reason: String,
+    },
     DeadLetter {
         status: Option<u16>,
         reason: String,
@@ -568,6 +576,15 @@ impl Engine {
                             state.suspects.remove(&chunk.key);
                             self.outcomes.delivered(counted);
                         }
+                        Fate::Partial {
+                            status,
+                            rejected,
+                            reason,
+                        } => {
+                            state.set_aside = false;
+                            state.suspects.remove(&chunk.key);
+                            self.partial(&chunk, status, rejected, &reason, true);
+                        }
                         Fate::DeadLetter {
                             status,
                             reason,
@@ -667,6 +684,18 @@ impl Engine {
                         self.outcomes.recovered(counted);
                     }
                 }
+                Fate::Partial {
+                    status,
+                    rejected,
+                    reason,
+                } => {
+                    state.set_aside = false;
+                    state.suspects.remove(&chunk.key);
+                    if ours {
+                        self.outcomes.unspooled(counted);
+                    }
+                    self.partial(&chunk, status, rejected, &reason, ours);
+                }
                 Fate::DeadLetter {
                     status,
                     reason,
@@ -749,6 +778,28 @@ impl Engine {
         }
     }
 
+    /// A chunk the endpoint took while rejecting `rejected` of its records: the rest count
+    /// delivered (or recovered, from an earlier run), the rejected share dead-lettered; the
+    /// file gets the whole chunk, as the answer does not say which records it rejected.
+    fn partial(&self, chunk: &Chunk, status: u16, rejected: u64, reason: &str, ours: bool) {
+        let counted = chunk.counted();
+        let rejected = rejected.min(counted);
+        let written = self.write_dead_letter(chunk, Some(status), reason, "");
+        if ours {
+            self.outcomes.delivered(counted - rejected);
+            if written {
+                self.outcomes.dead_lettered(rejected);
+            } else {
+                self.outcomes.dropped(DropReason::SinkError, rejected);
+            }
+        } else {
+            self.outcomes.recovered(counted - rejected);
+            if written {
+                self.outcomes.recovered_dead_lettered(rejected);
+            }
+        }
+    }
+
     /// Dead-letters this run's chunk, or counts it dropped (`sink_error`) when there is no
     /// dead-letter file or it cannot be written.
     fn dead_letter_or_drop(&self, chunk: &Chunk, status: Option<u16>, reason: &str, answer: &str) {
@@ -810,6 +861,33 @@ impl Engine {
                             self.successes.fetch_add(1, Ordering::SeqCst);
                             self.active.store(index, Ordering::SeqCst);
                             return vec![(chunk, Fate::Delivered)];
+                        }
+                        Verdict::Partial {
+                            status,
+                            rejected,
+                            message,
+                        } => {
+                            self.successes.fetch_add(1, Ordering::SeqCst);
+                            self.active.store(index, Ordering::SeqCst);
+                            let shown = &self.config.endpoints[index].shown;
+                            if rejected == 0 {
+                                self.outcomes
+                                    .error(format!("{shown}: accepted with a warning: {message}"));
+                                return vec![(chunk, Fate::Delivered)];
+                            }
+                            let reason = format!(
+                                "OTLP partial success: the endpoint rejected {rejected} of {} log records \
+                                 (it does not say which; the whole batch is here): {message}",
+                                chunk.events
+                            );
+                            return vec![(
+                                chunk,
+                                Fate::Partial {
+                                    status,
+                                    rejected,
+                                    reason,
+                                },
+                            )];
                         }
                         Verdict::Split => {
                             return match chunk.split() {
@@ -936,6 +1014,19 @@ impl Engine {
         let verdict = classify(status, response.headers(), SystemTime::now());
         match response.bytes().await {
             Ok(text) => match verdict {
+                Verdict::Delivered => match self
+                    .config
+                    .format
+                    .otlp()
+                    .and_then(|json| otlp::partial_success(&text, json))
+                {
+                    Some((rejected, message)) => Verdict::Partial {
+                        status: status.as_u16(),
+                        rejected,
+                        message,
+                    },
+                    None => Verdict::Delivered,
+                },
                 Verdict::Permanent { status, reason, .. } => Verdict::Permanent {
                     status,
                     reason,

@@ -6,6 +6,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::chunk::Chunk;
+use super::otlp;
 
 /// What the HTTP sink sends (SPEC §7.4).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,6 +17,14 @@ pub enum HttpFormat {
     Ndjson,
     /// One JSON array of envelopes (`application/json`).
     JsonArray,
+    /// OTLP/HTTP logs in binary protobuf (`application/x-protobuf`): one `LogRecord` per
+    /// event, built with the `opentelemetry-proto` types (the mapping is in the README). An
+    /// endpoint URL without a path gets `/v1/logs`. A partial success in the answer counts
+    /// the rejected records as dead-lettered; it is never retried.
+    OtlpProtobuf,
+    /// OTLP/HTTP logs in OTLP/JSON (`application/json`): as [`OtlpProtobuf`](Self::OtlpProtobuf),
+    /// with trace and span ids as hex strings and 64-bit integers as strings.
+    OtlpJson,
     /// ClickHouse's HTTP interface: `INSERT INTO <table> FORMAT JSONEachRow` with
     /// `input_format_skip_unknown_fields=1`. Top-level scalars become columns; nested objects
     /// and arrays (`metadata`, `source`, ...) are sent as JSON strings, which every server
@@ -30,8 +39,23 @@ impl HttpFormat {
     pub(crate) fn content_type(&self) -> &'static str {
         match self {
             HttpFormat::Ndjson | HttpFormat::ClickHouse { .. } => "application/x-ndjson",
-            HttpFormat::JsonArray => "application/json",
+            HttpFormat::JsonArray | HttpFormat::OtlpJson => "application/json",
+            HttpFormat::OtlpProtobuf => "application/x-protobuf",
         }
+    }
+
+    /// Whether answers carry an OTLP export response, and in which encoding (`Some(json)`).
+    pub(crate) fn otlp(&self) -> Option<bool> {
+        match self {
+            HttpFormat::OtlpProtobuf => Some(false),
+            HttpFormat::OtlpJson => Some(true),
+            _ => None,
+        }
+    }
+
+    /// The path an endpoint URL without one gets.
+    pub(crate) fn default_path(&self) -> Option<&'static str> {
+        self.otlp().map(|_| "/v1/logs")
     }
 
     /// Checks the format's own settings; the message says what is wrong.
@@ -82,6 +106,8 @@ impl HttpFormat {
                 body.push(b']');
                 body
             }
+            HttpFormat::OtlpProtobuf => otlp::encode(chunk.envelopes(), false),
+            HttpFormat::OtlpJson => otlp::encode(chunk.envelopes(), true),
             HttpFormat::ClickHouse { .. } => {
                 let mut body = Vec::with_capacity(chunk.lines.len() + chunk.lines.len() / 8);
                 for envelope in chunk.envelopes() {

@@ -6,6 +6,7 @@ mod chunk;
 mod dead_letter;
 mod engine;
 mod format;
+mod otlp;
 mod retry;
 
 use std::fmt;
@@ -386,6 +387,9 @@ fn endpoint(url: &str, format: &HttpFormat, setting: &str) -> Result<Endpoint, B
             setting,
             "carries credentials; pass them with .bearer_token() or .header(), whose values are never shown",
         ));
+    }
+    if let Some(path) = format.default_path().filter(|_| parsed.path() == "/") {
+        parsed.set_path(path);
     }
     let shown = format!(
         "{}://{}{}",

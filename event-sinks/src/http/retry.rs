@@ -55,6 +55,13 @@ impl Retry {
 pub(crate) enum Verdict {
     /// 2xx: delivered.
     Delivered,
+    /// 2xx whose OTLP answer says it rejected `rejected` records (which ones, it does not
+    /// say), or warned with `message`. Never retried.
+    Partial {
+        status: u16,
+        rejected: u64,
+        message: String,
+    },
     /// 413: too large; split it and send the halves.
     Split,
     /// Try again later (408, 429, 500, 502, 503, 504, no connection, timeout).
