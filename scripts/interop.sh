@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Interop tests against real peers (SPEC §12, issue 5): starts a throwaway ClickHouse server
+# (scripts/clickhouse.sh: 127.0.0.1 only, data in a temp dir), runs the ignored interop tests
+# against it, and stops it again, pass or fail. Needs `clickhouse-server` and `curl`
+# (Debian: apt-get install -y clickhouse-server curl). The OTLP decoding tests run in
+# `cargo test --workspace` already (tests/otlp.rs decodes with the opentelemetry-proto types).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=$(mktemp -d -t event-interop.XXXXXX)
+cleanup() {
+    scripts/clickhouse.sh stop "$dir"
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+export "$(scripts/clickhouse.sh start "$dir")"
+echo "ClickHouse $(curl -sf "$CLICKHOUSE_URL/?query=SELECT%20version()") at $CLICKHOUSE_URL"
+cargo test --test interop -- --ignored --nocapture
