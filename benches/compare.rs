@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 #[path = "common/mod.rs"]
 mod common;
 
-use common::LoginAttempted;
+use common::{outcome, Inputs, USER_AGENT};
 use event_core::{
     emit, Batch, Event, EventGuard, EventLayer, Overflow, Sink, SinkError, SinkOptions,
 };
@@ -48,7 +48,6 @@ const ALLOCATOR_NAME: &str = if cfg!(feature = "bench-mimalloc") {
     "the system's"
 };
 
-const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0";
 const BURST: u64 = 10_000;
 /// The sink queue bound for our stacks (`COMPARE_QUEUE_BYTES` to try others).
 fn queue_bytes() -> usize {
@@ -80,59 +79,6 @@ struct Rfc3339Micros(#[schemars(with = "String")] SystemTime);
 impl Serialize for Rfc3339Micros {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_micros(self.0))
-    }
-}
-
-/// The `result` field of event `i`.
-fn outcome(i: u64) -> &'static str {
-    if i.is_multiple_of(3) {
-        "success"
-    } else {
-        "failure"
-    }
-}
-
-/// Inputs shared by every stack, built before any measurement.
-struct Inputs {
-    users: Vec<String>,
-    sessions: Vec<String>,
-    emails: Vec<String>,
-    ip: IpAddr,
-}
-
-impl Inputs {
-    fn new() -> Self {
-        Inputs {
-            users: (0..64).map(|i| format!("user-{i:05}")).collect(),
-            sessions: (0..64).map(|i| format!("sess-{i:08x}")).collect(),
-            emails: (0..64).map(|i| format!("user{i}@example.com")).collect(),
-            ip: "203.0.113.9".parse().unwrap(),
-        }
-    }
-
-    fn user(&self, i: u64) -> &str {
-        &self.users[(i % 64) as usize]
-    }
-    fn session(&self, i: u64) -> &str {
-        &self.sessions[(i % 64) as usize]
-    }
-    fn email(&self, i: u64) -> &str {
-        &self.emails[(i % 64) as usize]
-    }
-
-    fn event(&self, i: u64) -> LoginAttempted {
-        LoginAttempted {
-            user_id: self.user(i).to_owned(),
-            session_id: self.session(i).to_owned(),
-            ip: self.ip,
-            user_agent: USER_AGENT.to_owned(),
-            result: outcome(i),
-            failure_reason: "bad_password",
-            attempt_count: (i % 5) as u32,
-            latency_ms: (i % 1000) as f64 * 0.25,
-            card_number: "4111111111111111".to_owned(),
-            email: self.email(i).to_owned(),
-        }
     }
 }
 

@@ -26,7 +26,7 @@ mod common;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode};
-use common::LoginAttempted;
+use common::Inputs;
 use event_core::{emit, EventLayer, Overflow, SinkOptions};
 use event_sinks::{HttpFormat, HttpSink};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
@@ -39,7 +39,6 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 const STACKS: [&str; 4] = ["ours-ndjson", "ours-otlp", "otel-default", "otel-tuned"];
-const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0";
 
 /// Records the receiver counted, and the bytes it was sent.
 static RECORDS: AtomicU64 = AtomicU64::new(0);
@@ -105,38 +104,6 @@ fn start_receiver() -> String {
     url
 }
 
-struct Inputs {
-    users: Vec<String>,
-    sessions: Vec<String>,
-    emails: Vec<String>,
-}
-
-impl Inputs {
-    fn new() -> Inputs {
-        Inputs {
-            users: (0..64).map(|i| format!("user-{i:05}")).collect(),
-            sessions: (0..64).map(|i| format!("sess-{i:08x}")).collect(),
-            emails: (0..64).map(|i| format!("user{i}@example.com")).collect(),
-        }
-    }
-
-    fn event(&self, i: u64) -> LoginAttempted {
-        let k = (i % 64) as usize;
-        LoginAttempted {
-            user_id: self.users[k].clone(),
-            session_id: self.sessions[k].clone(),
-            ip: "203.0.113.9".parse().unwrap(),
-            user_agent: USER_AGENT.to_owned(),
-            result: if i % 3 == 0 { "success" } else { "failure" },
-            failure_reason: "bad_password",
-            attempt_count: (i % 5) as u32,
-            latency_ms: (i % 1000) as f64 * 0.25,
-            card_number: "4111111111111111".to_owned(),
-            email: self.emails[k].clone(),
-        }
-    }
-}
-
 /// Waits until the receiver has counted `events` records, or `timeout` passed.
 fn wait_landed(events: u64, timeout: Duration) {
     let deadline = Instant::now() + timeout;
@@ -153,9 +120,11 @@ fn ours(format: HttpFormat, url: &str, inputs: &Inputs, events: u64) -> (f64, u6
         .hash_key("k1", [7u8; 32])
         .sink_with(
             sink,
-            SinkOptions::new().max_queue_bytes(16 << 20).overflow(Overflow::Block {
-                timeout: Duration::from_secs(60),
-            }),
+            SinkOptions::new()
+                .max_queue_bytes(16 << 20)
+                .overflow(Overflow::Block {
+                    timeout: Duration::from_secs(60),
+                }),
         )
         .build()
         .unwrap();
@@ -171,7 +140,10 @@ fn ours(format: HttpFormat, url: &str, inputs: &Inputs, events: u64) -> (f64, u6
     let elapsed = start.elapsed();
     let stats = guard.stats().sink("http").unwrap().clone();
     assert!(stats.is_conserved(), "{stats:?}");
-    (events as f64 / elapsed.as_secs_f64(), RECORDS.load(Ordering::SeqCst))
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        RECORDS.load(Ordering::SeqCst),
+    )
 }
 
 fn otel(tuned: bool, url: &str, inputs: &Inputs, events: u64) -> (f64, u64) {
@@ -235,7 +207,10 @@ fn otel(tuned: bool, url: &str, inputs: &Inputs, events: u64) -> (f64, u64) {
     wait_landed(events, Duration::from_millis(500));
     let elapsed = start.elapsed();
     let _ = provider.shutdown();
-    (events as f64 / elapsed.as_secs_f64(), RECORDS.load(Ordering::SeqCst))
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        RECORDS.load(Ordering::SeqCst),
+    )
 }
 
 fn main() {
@@ -272,7 +247,11 @@ fn main() {
                         panic!("{stack}: {}", String::from_utf8_lossy(&output.stderr))
                     });
                 let f: Vec<&str> = line.split(' ').collect();
-                (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap())
+                (
+                    f[0].parse().unwrap(),
+                    f[1].parse().unwrap(),
+                    f[2].parse().unwrap(),
+                )
             })
             .collect();
         results.sort_by(|a, b| a.0.total_cmp(&b.0));

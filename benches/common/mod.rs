@@ -1,4 +1,6 @@
-//! The benchmarks' event: a login attempt with ten fields, two of them treated.
+//! The benchmarks' event: a login attempt with ten fields, two of them treated, and the
+//! inputs every stack builds it from.
+#![allow(dead_code)] // each bench uses part of this
 
 use std::net::IpAddr;
 
@@ -21,4 +23,60 @@ pub struct LoginAttempted {
     pub card_number: String,
     #[event(hash)]
     pub email: String,
+}
+
+/// The `user_agent` of every event.
+pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0";
+
+/// The `result` field of event `i`.
+pub fn outcome(i: u64) -> &'static str {
+    if i.is_multiple_of(3) {
+        "success"
+    } else {
+        "failure"
+    }
+}
+
+/// Inputs shared by every stack, built before any measurement.
+pub struct Inputs {
+    pub users: Vec<String>,
+    pub sessions: Vec<String>,
+    pub emails: Vec<String>,
+    pub ip: IpAddr,
+}
+
+impl Inputs {
+    pub fn new() -> Self {
+        Inputs {
+            users: (0..64).map(|i| format!("user-{i:05}")).collect(),
+            sessions: (0..64).map(|i| format!("sess-{i:08x}")).collect(),
+            emails: (0..64).map(|i| format!("user{i}@example.com")).collect(),
+            ip: "203.0.113.9".parse().unwrap(),
+        }
+    }
+
+    pub fn user(&self, i: u64) -> &str {
+        &self.users[(i % 64) as usize]
+    }
+    pub fn session(&self, i: u64) -> &str {
+        &self.sessions[(i % 64) as usize]
+    }
+    pub fn email(&self, i: u64) -> &str {
+        &self.emails[(i % 64) as usize]
+    }
+
+    pub fn event(&self, i: u64) -> LoginAttempted {
+        LoginAttempted {
+            user_id: self.user(i).to_owned(),
+            session_id: self.session(i).to_owned(),
+            ip: self.ip,
+            user_agent: USER_AGENT.to_owned(),
+            result: outcome(i),
+            failure_reason: "bad_password",
+            attempt_count: (i % 5) as u32,
+            latency_ms: (i % 1000) as f64 * 0.25,
+            card_number: "4111111111111111".to_owned(),
+            email: self.email(i).to_owned(),
+        }
+    }
 }

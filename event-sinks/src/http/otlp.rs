@@ -16,7 +16,6 @@
 //!   already taken by an envelope attribute); objects become `kvlist_value`, arrays
 //!   `array_value`, integers `int_value` (above `i64::MAX`: `string_value`, exact).
 
-use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -29,7 +28,7 @@ use opentelemetry_proto::tonic::common::v1::{
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Envelope keys that describe the emitting service, with their resource attribute names
 /// (OpenTelemetry semantic conventions).
@@ -45,13 +44,15 @@ const RESOURCE_KEYS: [(&str, &str); 5] = [
 pub(crate) fn request<'a>(envelopes: impl Iterator<Item = &'a [u8]>) -> ExportLogsServiceRequest {
     let mut groups: Vec<(Vec<KeyValue>, Vec<LogRecord>)> = Vec::new();
     for envelope in envelopes {
-        let (resource, record) = match serde_json::from_slice::<Map<String, Value>>(envelope) {
-            Ok(mut fields) => {
+        let (resource, record) = match serde_json::from_slice::<Envelope>(envelope) {
+            Ok(mut envelope) => {
                 let resource = RESOURCE_KEYS
                     .iter()
-                    .filter_map(|&(key, name)| fields.remove(key).map(|v| key_value(name, v)))
+                    .filter_map(|&(key, name)| {
+                        Some(key_value(name, take_value(&mut envelope.fields, key)?))
+                    })
                     .collect();
-                (resource, log_record(fields))
+                (resource, log_record(envelope))
             }
             // Envelopes are JSON objects; should one not be, it still travels, as the body.
             Err(_) => (
@@ -87,6 +88,56 @@ pub(crate) fn request<'a>(envelopes: impl Iterator<Item = &'a [u8]>) -> ExportLo
                 schema_url: String::new(),
             })
             .collect(),
+    }
+}
+
+/// An envelope's members in their order, `metadata`'s apart, so attributes come in the
+/// envelope's order and metadata fields in their struct's (a `serde_json::Map` would sort
+/// them by name).
+#[derive(Default)]
+struct Envelope {
+    fields: Vec<(String, Value)>,
+    metadata: Vec<(String, Value)>,
+}
+
+impl<'de> serde::Deserialize<'de> for Envelope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Envelope, D::Error> {
+        deserializer.deserialize_map(Members(true))
+    }
+}
+
+/// Reads an object's members; at the top (`.0`), `metadata`'s members are read too.
+struct Members(bool);
+
+impl<'de> serde::de::Visitor<'de> for Members {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let mut envelope = Envelope::default();
+        envelope.fields.reserve(map.size_hint().unwrap_or(16));
+        while let Some(key) = map.next_key::<String>()? {
+            if self.0 && key == "metadata" {
+                envelope.metadata = map.next_value_seed(Members(false))?.fields;
+            } else {
+                envelope.fields.push((key, map.next_value()?));
+            }
+        }
+        Ok(envelope)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Members {
+    type Value = Envelope;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Envelope, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
@@ -164,7 +215,11 @@ fn json_partial_success(answer: &[u8]) -> Option<(i64, String)> {
     Some((rejected, message))
 }
 
-fn log_record(mut fields: Map<String, Value>) -> LogRecord {
+fn log_record(envelope: Envelope) -> LogRecord {
+    let Envelope {
+        mut fields,
+        metadata,
+    } = envelope;
     let mut record = LogRecord::default();
     if let Some(nanos) = take(&mut fields, "timestamp", unix_nanos) {
         record.time_unix_nano = nanos;
@@ -183,47 +238,49 @@ fn log_record(mut fields: Map<String, Value>) -> LogRecord {
     if let Some(id) = take(&mut fields, "span_id", hex_id::<8>) {
         record.span_id = id;
     }
-    let metadata = match fields.remove("metadata") {
-        Some(Value::Object(metadata)) => metadata,
-        Some(other) => {
-            fields.insert("metadata".into(), other);
-            Map::new()
-        }
-        None => Map::new(),
-    };
+    let attributes = &mut record.attributes;
+    attributes.reserve(fields.len() + metadata.len() + 4);
     for (key, value) in fields {
         match value {
             Value::Object(inner) => {
                 for (name, value) in inner {
-                    record
-                        .attributes
-                        .push(key_value(&format!("{key}.{name}"), value));
+                    attributes.push(key_value(format!("{key}.{name}"), value));
                 }
             }
-            value => record.attributes.push(key_value(&key, value)),
+            value => attributes.push(key_value(key, value)),
         }
     }
-    let taken: HashSet<String> = record.attributes.iter().map(|kv| kv.key.clone()).collect();
+    let envelope_attributes = attributes.len();
     for (name, value) in metadata {
-        let key = if taken.contains(&name) {
+        let key = if attributes[..envelope_attributes]
+            .iter()
+            .any(|kv| kv.key == name)
+        {
             format!("metadata.{name}")
         } else {
             name
         };
-        record.attributes.push(key_value(&key, value));
+        attributes.push(key_value(key, value));
     }
     record
+}
+
+/// Removes and returns the member `key`.
+fn take_value(fields: &mut Vec<(String, Value)>, key: &str) -> Option<Value> {
+    let at = fields.iter().position(|(k, _)| k == key)?;
+    Some(fields.remove(at).1)
 }
 
 /// Removes `key` when it is a string that `parse` accepts; otherwise it stays (and becomes an
 /// attribute).
 fn take<T>(
-    fields: &mut Map<String, Value>,
+    fields: &mut Vec<(String, Value)>,
     key: &str,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Option<T> {
-    let parsed = parse(fields.get(key)?.as_str()?)?;
-    fields.remove(key);
+    let at = fields.iter().position(|(k, _)| k == key)?;
+    let parsed = parse(fields[at].1.as_str()?)?;
+    fields.remove(at);
     Some(parsed)
 }
 
@@ -254,9 +311,9 @@ fn severity(level: &str) -> SeverityNumber {
     }
 }
 
-fn key_value(key: &str, value: Value) -> KeyValue {
+fn key_value(key: impl Into<String>, value: Value) -> KeyValue {
     KeyValue {
-        key: key.to_owned(),
+        key: key.into(),
         value: Some(any_value(value)),
         ..KeyValue::default()
     }
@@ -283,7 +340,7 @@ fn any_value(value: Value) -> AnyValue {
             values: items.into_iter().map(any_value).collect(),
         })),
         Value::Object(map) => Some(Any::KvlistValue(KeyValueList {
-            values: map.into_iter().map(|(k, v)| key_value(&k, v)).collect(),
+            values: map.into_iter().map(|(k, v)| key_value(k, v)).collect(),
         })),
     };
     AnyValue { value }
