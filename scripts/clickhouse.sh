@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops a throwaway ClickHouse server for the interop tests (issue 5, SPEC §12):
-# Debian's `clickhouse-server`, bound to 127.0.0.1 only, all its data in a temp directory.
+# Debian's `clickhouse-server`, bound to 127.0.0.1 only, all its data in a temp directory,
+# run as the package's `clickhouse` user when started by root.
 #
 #   scripts/clickhouse.sh start DIR   # prints CLICKHOUSE_URL=http://127.0.0.1:PORT once it answers
 #   scripts/clickhouse.sh stop DIR    # stops it; DIR can then be removed
@@ -9,30 +10,29 @@ set -euo pipefail
 command=${1:?usage: scripts/clickhouse.sh start|stop DIR}
 dir=${2:?usage: scripts/clickhouse.sh start|stop DIR}
 
-# A port in the ephemeral range that nothing on 127.0.0.1 accepts connections on.
+# A port below Linux's ephemeral range (32768+, where outgoing connections get theirs) that
+# nothing on 127.0.0.1 accepts connections on, and not `$1`.
 free_port() {
     while :; do
-        port=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        port=$((10000 + RANDOM % 22000))
+        if [ "$port" != "${1:-}" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return
         fi
     done
 }
 
-case $command in
-start)
-    command -v curl > /dev/null || { echo "curl is not installed: apt-get install -y curl" >&2; exit 1; }
-    server=$(command -v clickhouse-server || true)
-    [ -n "$server" ] || server=/usr/sbin/clickhouse-server
-    if [ ! -x "$server" ]; then
-        echo "clickhouse-server is not installed: apt-get install -y clickhouse-server" >&2
-        exit 1
+stop_server() {
+    if [ -f "$dir/pid" ]; then
+        pid=$(cat "$dir/pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+        rm -f "$dir/pid"
     fi
-    mkdir -p "$dir"/{data,tmp,user_files,log}
-    dir=$(cd "$dir" && pwd)
-    http_port=$(free_port)
-    tcp_port=$(free_port)
+}
+
+write_config() {
     cat > "$dir/config.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
@@ -73,32 +73,47 @@ XML
     </interval></default></quotas>
 </yandex>
 XML
-    "$server" --config-file="$dir/config.xml" > "$dir/log/stdout.log" 2>&1 &
-    echo $! > "$dir/pid"
-    for _ in $(seq 1 300); do
-        if [ "$(curl -sf --max-time 1 "http://127.0.0.1:$http_port/ping" 2>/dev/null)" = "Ok." ]; then
-            echo "CLICKHOUSE_URL=http://127.0.0.1:$http_port"
-            exit 0
-        fi
-        if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-            echo "clickhouse-server exited; its logs:" >&2
-            tail -n 40 "$dir"/log/*.log >&2 || true
-            exit 1
-        fi
-        sleep 0.1
+}
+
+case $command in
+start)
+    command -v curl > /dev/null || { echo "curl is not installed: apt-get install -y curl" >&2; exit 1; }
+    server=$(command -v clickhouse-server || true)
+    [ -n "$server" ] || server=/usr/sbin/clickhouse-server
+    if [ ! -x "$server" ]; then
+        echo "clickhouse-server is not installed: apt-get install -y clickhouse-server" >&2
+        exit 1
+    fi
+    mkdir -p "$dir"/{data,tmp,user_files,log}
+    dir=$(cd "$dir" && pwd)
+    run_as=()
+    if [ "$(id -u)" -eq 0 ] && id clickhouse > /dev/null 2>&1 && command -v runuser > /dev/null; then
+        chown -R clickhouse: "$dir"
+        run_as=(runuser -u clickhouse --)
+    fi
+    # A port taken between the probe and the bind makes the server exit: try other ports.
+    for attempt in 1 2 3 4 5; do
+        http_port=$(free_port)
+        tcp_port=$(free_port "$http_port")
+        write_config
+        "${run_as[@]}" "$server" --config-file="$dir/config.xml" > "$dir/log/stdout.log" 2>&1 &
+        echo $! > "$dir/pid"
+        for _ in $(seq 1 300); do
+            if [ "$(curl -sf --max-time 1 "http://127.0.0.1:$http_port/ping" 2>/dev/null)" = "Ok." ]; then
+                echo "CLICKHOUSE_URL=http://127.0.0.1:$http_port"
+                exit 0
+            fi
+            kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+            sleep 0.1
+        done
+        echo "clickhouse-server did not come up on 127.0.0.1:$http_port (attempt $attempt); its logs:" >&2
+        tail -n 20 "$dir"/log/*.log >&2 || true
+        stop_server
     done
-    echo "clickhouse-server did not answer on 127.0.0.1:$http_port within 30 s" >&2
-    tail -n 40 "$dir"/log/*.log >&2 || true
     exit 1
     ;;
 stop)
-    if [ -f "$dir/pid" ]; then
-        pid=$(cat "$dir/pid")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-        rm -f "$dir/pid"
-    fi
+    stop_server
     ;;
 *)
     echo "usage: scripts/clickhouse.sh start|stop DIR" >&2

@@ -14,6 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export "$(scripts/clickhouse.sh start "$dir")"
+started=$(scripts/clickhouse.sh start "$dir")
+export "$started"
 echo "ClickHouse $(curl -sf "$CLICKHOUSE_URL/?query=SELECT%20version()") at $CLICKHOUSE_URL"
 cargo test --test interop -- --ignored --nocapture

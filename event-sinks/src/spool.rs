@@ -206,13 +206,18 @@ impl Spool {
         }
     }
 
-    /// Removes the record [`peek`](Self::peek) returned.
+    /// Removes the record [`peek`](Self::peek) returned. After a segment's last record, the
+    /// segment file goes at once: a process that stops now (cleanly or not) does not send its
+    /// records again on the next start.
     pub(crate) fn pop(&mut self) -> io::Result<()> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(());
         };
         if let Some((_, end)) = next_record(&reader.data, reader.offset, &mut Skipped::default()) {
             reader.offset = end;
+        }
+        if reader.offset >= reader.data.len() {
+            self.finish_reader()?;
         }
         Ok(())
     }
@@ -414,6 +419,24 @@ mod tests {
             segment_files(dir.path()).is_empty(),
             "read segments are deleted"
         );
+    }
+
+    #[test]
+    fn a_segment_read_to_its_end_is_gone_before_the_next_peek() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 64 << 20).unwrap();
+        for r in records(3) {
+            spool.push(&r).unwrap();
+        }
+        for _ in 0..3 {
+            spool.peek().unwrap().unwrap();
+            spool.pop().unwrap();
+        }
+        // Stopping here (no further peek) must not leave the records to be sent again.
+        drop(spool);
+        assert!(segment_files(dir.path()).is_empty());
+        let mut spool = Spool::open(dir.path(), 64 << 20).unwrap();
+        assert_eq!(spool.peek().unwrap(), None);
     }
 
     #[test]

@@ -132,6 +132,8 @@ enum Fate {
         status: u16,
         rejected: u64,
         reason: String,
+        /// The server's message.
+        answer: String,
     },
     DeadLetter {
         status: Option<u16>,
@@ -205,10 +207,10 @@ impl Engine {
             // The blocking threads (encoding, DNS) stay silent too: whatever a dependency
             // logs there must not reach the app's subscriber, nor come back to us.
             .on_thread_start(|| {
-                std::mem::forget(tracing_core::dispatcher::set_default(
-                    &tracing_core::Dispatch::none(),
-                ));
+                let guard = tracing_core::dispatcher::set_default(&tracing_core::Dispatch::none());
+                SILENCE.with(|silence| *silence.borrow_mut() = Some(guard));
             })
+            .on_thread_stop(|| SILENCE.with(|silence| drop(silence.borrow_mut().take())))
             .build()
         {
             Ok(runtime) => runtime,
@@ -580,18 +582,17 @@ impl Engine {
                     let counted = chunk.counted();
                     match fate {
                         Fate::Delivered => {
-                            state.set_aside = false;
-                            state.suspects.remove(&chunk.key);
+                            taken(&mut state, &chunk.key);
                             self.outcomes.delivered(counted);
                         }
                         Fate::Partial {
                             status,
                             rejected,
                             reason,
+                            answer,
                         } => {
-                            state.set_aside = false;
-                            state.suspects.remove(&chunk.key);
-                            self.partial(&chunk, status, rejected, &reason, true);
+                            taken(&mut state, &chunk.key);
+                            self.partial(&chunk, status, rejected, (&reason, &answer), true);
                         }
                         Fate::DeadLetter {
                             status,
@@ -683,8 +684,7 @@ impl Engine {
             let counted = chunk.counted();
             match fate {
                 Fate::Delivered => {
-                    state.set_aside = false;
-                    state.suspects.remove(&chunk.key);
+                    taken(state, &chunk.key);
                     if ours {
                         self.outcomes.unspooled(counted);
                         self.outcomes.delivered(counted);
@@ -696,13 +696,13 @@ impl Engine {
                     status,
                     rejected,
                     reason,
+                    answer,
                 } => {
-                    state.set_aside = false;
-                    state.suspects.remove(&chunk.key);
+                    taken(state, &chunk.key);
                     if ours {
                         self.outcomes.unspooled(counted);
                     }
-                    self.partial(&chunk, status, rejected, &reason, ours);
+                    self.partial(&chunk, status, rejected, (&reason, &answer), ours);
                 }
                 Fate::DeadLetter {
                     status,
@@ -789,10 +789,17 @@ impl Engine {
     /// A chunk the endpoint took while rejecting `rejected` of its records: the rest count
     /// delivered (or recovered, from an earlier run), the rejected share dead-lettered; the
     /// file gets the whole chunk, as the answer does not say which records it rejected.
-    fn partial(&self, chunk: &Chunk, status: u16, rejected: u64, reason: &str, ours: bool) {
+    fn partial(
+        &self,
+        chunk: &Chunk,
+        status: u16,
+        rejected: u64,
+        (reason, answer): (&str, &str),
+        ours: bool,
+    ) {
         let counted = chunk.counted();
         let rejected = rejected.min(counted);
-        let written = self.write_dead_letter(chunk, Some(status), reason, "");
+        let written = self.write_dead_letter(chunk, Some(status), reason, answer);
         if ours {
             self.outcomes.delivered(counted - rejected);
             if written {
@@ -906,7 +913,7 @@ impl Engine {
                             }
                             let reason = format!(
                                 "OTLP partial success: the endpoint rejected {rejected} of {} log records \
-                                 (it does not say which; the whole batch is here): {message}",
+                                 (it does not say which; the whole batch is here)",
                                 chunk.events
                             );
                             return vec![(
@@ -915,6 +922,7 @@ impl Engine {
                                     status,
                                     rejected,
                                     reason,
+                                    answer: message,
                                 },
                             )];
                         }
@@ -1080,6 +1088,19 @@ impl Engine {
             Err(err) => classify_error(&err),
         }
     }
+}
+
+thread_local! {
+    /// A blocking thread's no-op dispatcher, for as long as the thread runs.
+    static SILENCE: std::cell::RefCell<Option<tracing_core::dispatcher::DefaultGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The endpoint took the chunk with `key`: nothing is set aside any more, and the chunk is no
+/// suspect.
+fn taken(state: &mut State, key: &str) {
+    state.set_aside = false;
+    state.suspects.remove(key);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

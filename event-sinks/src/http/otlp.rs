@@ -186,7 +186,20 @@ pub(crate) fn partial_success(answer: &[u8], json: bool) -> Option<(u64, String)
         (partial.rejected_log_records, partial.error_message)
     };
     let rejected = u64::try_from(rejected).unwrap_or(0);
-    (rejected > 0 || !message.is_empty()).then_some((rejected, message))
+    (rejected > 0 || !message.is_empty()).then(|| (rejected, clip(message)))
+}
+
+/// The server's message, at most 512 bytes of it: it goes into `last_error` and onto every
+/// line of the dead-letter file.
+fn clip(mut message: String) -> String {
+    if message.len() > 512 {
+        let mut end = 512;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    message
 }
 
 /// Reads an OTLP/JSON export response by hand: the crate's serde derive wants
