@@ -265,6 +265,10 @@ fn otlp_json_writes_hex_ids_and_string_integers_and_decodes_exactly() {
                 .unwrap()
                 .parse::<u64>()
                 .is_ok());
+            assert_eq!(record["timeUnixNano"], record["observedTimeUnixNano"]);
+            assert_eq!(record["severityNumber"], 13, "enums are numbers");
+            assert_eq!(record["severityText"], "WARN");
+            assert!(record.get("body").is_none(), "unset fields are left out");
             assert_eq!(record["eventName"], "payment_declined");
             let amount = record["attributes"]
                 .as_array()

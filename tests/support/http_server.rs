@@ -91,12 +91,17 @@ pub fn free_port() -> SocketAddr {
 impl FaultServer {
     /// A receiver on a fresh port that answers 200.
     pub fn start() -> FaultServer {
-        FaultServer::start_on(free_port())
+        // Bound here, not probed and bound again: parallel tests never share a port.
+        FaultServer::listen(TcpListener::bind("127.0.0.1:0").unwrap())
     }
 
     /// A receiver on `addr`.
     pub fn start_on(addr: SocketAddr) -> FaultServer {
-        let listener = TcpListener::bind(addr).unwrap();
+        FaultServer::listen(TcpListener::bind(addr).unwrap())
+    }
+
+    fn listen(listener: TcpListener) -> FaultServer {
+        let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let shared = Arc::new(Shared::default());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

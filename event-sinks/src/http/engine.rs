@@ -857,7 +857,7 @@ impl Engine {
             // runtime's blocking threads they never hold up this thread's timers and
             // answers, and with `concurrency` > 1 they run side by side where there are
             // cores for it (on the 2-core bench machine the OTLP run is CPU-bound either
-            // way: 96k events/s against 98k before). A panic while encoding dead-letters
+            // way, and measured the same within noise). A panic while encoding dead-letters
             // the batch instead of losing it.
             let shared = Arc::new(chunk);
             let job = {

@@ -19,8 +19,9 @@ pub enum HttpFormat {
     JsonArray,
     /// OTLP/HTTP logs in binary protobuf (`application/x-protobuf`): one `LogRecord` per
     /// event, built with the `opentelemetry-proto` types (the mapping is in the README). An
-    /// endpoint URL without a path gets `/v1/logs`. A partial success in the answer counts
-    /// the rejected records as dead-lettered; it is never retried.
+    /// endpoint URL without a path gets `/v1/logs`. A partial success in the answer is never
+    /// retried: the rejected records count dead-lettered (dropped, `sink_error`, without a
+    /// dead-letter file), the rest delivered.
     OtlpProtobuf,
     /// OTLP/HTTP logs in OTLP/JSON (`application/json`): as [`OtlpProtobuf`](Self::OtlpProtobuf),
     /// with trace and span ids as hex strings and 64-bit integers as strings.

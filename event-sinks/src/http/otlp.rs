@@ -247,9 +247,10 @@ fn log_record(envelope: Envelope) -> LogRecord {
     }
     if let Some(id) = take(&mut fields, "trace_id", hex_id::<16>) {
         record.trace_id = id;
-    }
-    if let Some(id) = take(&mut fields, "span_id", hex_id::<8>) {
-        record.span_id = id;
+        // A span id means something only with its trace's id (OTLP: SHOULD come together).
+        if let Some(id) = take(&mut fields, "span_id", hex_id::<8>) {
+            record.span_id = id;
+        }
     }
     let attributes = &mut record.attributes;
     attributes.reserve(fields.len() + metadata.len() + 4);
@@ -304,7 +305,7 @@ fn unix_nanos(timestamp: &str) -> Option<u64> {
 
 /// An id of `N` bytes written as `2N` hex digits, not all zero (OTLP's "invalid" id).
 fn hex_id<const N: usize>(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 2 * N || !text.is_ascii() {
+    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes = (0..N)
@@ -419,7 +420,7 @@ mod tests {
     #[test]
     fn ids_in_other_shapes_stay_attributes() {
         let request = request(std::iter::once(
-            &br#"{"trace_id":"req-42","span_id":"0000000000000000"}"#[..],
+            &br#"{"trace_id":"req-42","span_id":"00f067aa0ba902b7"}"#[..],
         ));
         let record = &request.resource_logs[0].scope_logs[0].log_records[0];
         assert!(record.trace_id.is_empty() && record.span_id.is_empty());
@@ -427,6 +428,15 @@ mod tests {
             attribute(&record.attributes, "trace_id"),
             &Any::StringValue("req-42".into())
         );
+        assert_eq!(
+            attribute(&record.attributes, "span_id"),
+            &Any::StringValue("00f067aa0ba902b7".into()),
+            "no span id without a trace id"
+        );
+        for bad in ["+f", "0000", "zz"] {
+            assert_eq!(hex_id::<2>(bad), None, "{bad}");
+        }
+        assert_eq!(hex_id::<2>("0A0b"), Some(vec![0x0a, 0x0b]));
     }
 
     #[test]
