@@ -1065,7 +1065,7 @@ impl Engine {
                     .config
                     .format
                     .otlp()
-                    .and_then(|json| otlp::partial_success(&text, json))
+                    .and_then(|encoding| otlp::partial_success(&text, encoding))
                 {
                     Some((rejected, message)) => Verdict::Partial {
                         status: status.as_u16(),

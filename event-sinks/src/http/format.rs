@@ -6,7 +6,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::chunk::Chunk;
-use super::otlp;
+use super::otlp::{self, Encoding};
 
 /// What the HTTP sink sends (SPEC §7.4).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,11 +45,11 @@ impl HttpFormat {
         }
     }
 
-    /// Whether answers carry an OTLP export response, and in which encoding (`Some(json)`).
-    pub(crate) fn otlp(&self) -> Option<bool> {
+    /// The OTLP encoding, for formats whose answers carry an OTLP export response.
+    pub(crate) fn otlp(&self) -> Option<Encoding> {
         match self {
-            HttpFormat::OtlpProtobuf => Some(false),
-            HttpFormat::OtlpJson => Some(true),
+            HttpFormat::OtlpProtobuf => Some(Encoding::Protobuf),
+            HttpFormat::OtlpJson => Some(Encoding::Json),
             _ => None,
         }
     }
@@ -107,8 +107,8 @@ impl HttpFormat {
                 body.push(b']');
                 body
             }
-            HttpFormat::OtlpProtobuf => otlp::encode(chunk.envelopes(), false),
-            HttpFormat::OtlpJson => otlp::encode(chunk.envelopes(), true),
+            HttpFormat::OtlpProtobuf => otlp::encode(chunk.envelopes(), Encoding::Protobuf),
+            HttpFormat::OtlpJson => otlp::encode(chunk.envelopes(), Encoding::Json),
             HttpFormat::ClickHouse { .. } => {
                 let mut body = Vec::with_capacity(chunk.lines.len() + chunk.lines.len() / 8);
                 for envelope in chunk.envelopes() {

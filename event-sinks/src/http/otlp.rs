@@ -102,12 +102,14 @@ struct Envelope {
 
 impl<'de> serde::Deserialize<'de> for Envelope {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Envelope, D::Error> {
-        deserializer.deserialize_map(Members(true))
+        deserializer.deserialize_map(Members { top_level: true })
     }
 }
 
-/// Reads an object's members; at the top (`.0`), `metadata`'s members are read too.
-struct Members(bool);
+/// Reads an object's members; at the top level, `metadata`'s members are read too.
+struct Members {
+    top_level: bool,
+}
 
 impl<'de> serde::de::Visitor<'de> for Members {
     type Value = Envelope;
@@ -120,8 +122,8 @@ impl<'de> serde::de::Visitor<'de> for Members {
         let mut envelope = Envelope::default();
         envelope.fields.reserve(map.size_hint().unwrap_or(16));
         while let Some(key) = map.next_key::<String>()? {
-            if self.0 && key == "metadata" {
-                envelope.metadata = map.next_value_seed(Members(false))?.fields;
+            if self.top_level && key == "metadata" {
+                envelope.metadata = map.next_value_seed(Members { top_level: false })?.fields;
             } else {
                 envelope.fields.push((key, map.next_value()?));
             }
@@ -141,11 +143,18 @@ impl<'de> serde::de::DeserializeSeed<'de> for Members {
     }
 }
 
+/// How OTLP travels: binary protobuf, or OTLP/JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Protobuf,
+    Json,
+}
+
 /// The body for a batch: binary protobuf, or OTLP/JSON (ids as hex, 64-bit integers as
 /// strings, as the OTLP specification's JSON mapping says).
-pub(crate) fn encode<'a>(envelopes: impl Iterator<Item = &'a [u8]>, json: bool) -> Vec<u8> {
+pub(crate) fn encode<'a>(envelopes: impl Iterator<Item = &'a [u8]>, encoding: Encoding) -> Vec<u8> {
     let request = request(envelopes);
-    if json {
+    if encoding == Encoding::Json {
         let mut value = serde_json::to_value(&request).expect("an OTLP request always serializes");
         drop_empty(&mut value);
         serde_json::to_vec(&value).expect("a JSON value always serializes")
@@ -173,11 +182,11 @@ fn drop_empty(value: &mut Value) {
 /// What a 2xx answer says it rejected: `(rejected_log_records, error_message)` when the
 /// answer carries a partial success with either set. An answer that does not decode is
 /// taken as full success, which is what a plain `200 OK` means.
-pub(crate) fn partial_success(answer: &[u8], json: bool) -> Option<(u64, String)> {
+pub(crate) fn partial_success(answer: &[u8], encoding: Encoding) -> Option<(u64, String)> {
     if answer.is_empty() {
         return None;
     }
-    let (rejected, message) = if json {
+    let (rejected, message) = if encoding == Encoding::Json {
         json_partial_success(answer)?
     } else {
         let partial = ExportLogsServiceResponse::decode(answer)
@@ -449,18 +458,21 @@ mod tests {
             }),
         };
         let expected = Some((2, "bad".to_owned()));
-        assert_eq!(partial_success(&response.encode_to_vec(), false), expected);
+        assert_eq!(
+            partial_success(&response.encode_to_vec(), Encoding::Protobuf),
+            expected
+        );
         let json = br#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"bad"}}"#;
-        assert_eq!(partial_success(json, true), expected);
+        assert_eq!(partial_success(json, Encoding::Json), expected);
         let json = br#"{"partial_success":{"rejected_log_records":2,"error_message":"bad"}}"#;
-        assert_eq!(partial_success(json, true), expected);
+        assert_eq!(partial_success(json, Encoding::Json), expected);
         let warning = br#"{"partialSuccess":{"errorMessage":"slow down"}}"#;
         assert_eq!(
-            partial_success(warning, true),
+            partial_success(warning, Encoding::Json),
             Some((0, "slow down".to_owned()))
         );
-        assert_eq!(partial_success(b"", true), None);
-        assert_eq!(partial_success(b"{}", true), None);
-        assert_eq!(partial_success(b"OK", true), None);
+        assert_eq!(partial_success(b"", Encoding::Json), None);
+        assert_eq!(partial_success(b"{}", Encoding::Json), None);
+        assert_eq!(partial_success(b"OK", Encoding::Json), None);
     }
 }
