@@ -638,7 +638,8 @@ fn main() {
     }
     let report = table(&rows, disabled, events);
     println!("{report}");
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
     let file = if cfg!(feature = "bench-mimalloc") {
         "bench-compare-mimalloc.md"
     } else {

@@ -279,7 +279,8 @@ fn main() {
         );
     }
     println!("{table}");
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
     let path = std::path::Path::new(&target).join("bench-http.md");
     std::fs::write(&path, &table).unwrap();
     println!("written to {}", path.display());

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts or stops a throwaway ClickHouse server for the interop tests (issue 5, SPEC §12):
+# Starts or stops a throwaway ClickHouse server for the interop tests:
 # Debian's `clickhouse-server`, bound to 127.0.0.1 only, all its data in a temp directory,
 # run as the package's `clickhouse` user when started by root.
 #

@@ -1,4 +1,5 @@
-//! `BuildError`: a configuration mistake found when a layer or sink is built (SPEC §10).
+//! `BuildError`: a configuration mistake found when a layer or sink is built, so a bad setting
+//! fails at startup rather than losing events later.
 
 use std::fmt;
 

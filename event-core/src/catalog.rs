@@ -1,4 +1,6 @@
-//! The catalog: every event type linked into the binary (SPEC §8).
+//! The catalog: every event type linked into the binary, registered by the derive, so a test
+//! or a tool can list every schema and find two types that claim one name and version with
+//! different fields.
 
 use std::collections::BTreeMap;
 use std::fmt;

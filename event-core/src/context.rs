@@ -1,4 +1,5 @@
-//! Correlation fields from enclosing spans (SPEC §6): `request_id`, `trace_id`, `span_id`,
+//! Correlation fields from enclosing spans, copied to the envelope's top level so an event can
+//! be joined to its request and trace: `request_id`, `trace_id`, `span_id`,
 //! `user_id`, `session_id`, and any added with `.context_field(..)`. Each span keeps the values
 //! it recorded in its extensions (never in globals); an event copies, for each field, the value
 //! of the innermost span that has it.

@@ -86,7 +86,7 @@ impl<T: Serialize + ?Sized> fmt::Debug for AsJson<'_, T> {
                 Ok(())
             }
         }
-        serde_json::to_writer(FmtWriter(f), self.0).or_else(|_| f.write_str("<unserializable>"))
+        crate::json::write_json(FmtWriter(f), self.0).or_else(|_| f.write_str("<unserializable>"))
     }
 }
 

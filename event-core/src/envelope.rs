@@ -263,3 +263,62 @@ impl FieldVisitor for LineVisitor<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicU64;
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::context::Correlation;
+
+    /// An event with a string field, a map (keys and values written by `serde_json`) and a
+    /// masked field (treated text written by `json`).
+    #[derive(crate::Event)]
+    #[event(kind = "system_event", crate = "crate")]
+    struct ControlsEscaped {
+        note: String,
+        labels: BTreeMap<String, String>,
+        #[event(mask)]
+        card: String,
+    }
+
+    #[test]
+    fn del_and_c1_controls_are_escaped_in_envelopes() {
+        let missing = AtomicU64::new(0);
+        let ctx = TreatmentContext {
+            hash_key: None,
+            hash_key_missing: &missing,
+        };
+        let meta = RecordMeta {
+            timestamp: SystemTime::now(),
+            event_id: uuid::Uuid::now_v7(),
+            callsite: None,
+            correlation: Correlation::default(),
+        };
+        for c in '\u{7f}'..='\u{9f}' {
+            let text = format!("a{c}b");
+            let event = ControlsEscaped {
+                note: text.clone(),
+                labels: BTreeMap::from([(text.clone(), text.clone())]),
+                card: format!("4111111111{c}{c}{c}{c}"),
+            };
+            let config =
+                EnvelopeConfig::new(&[("service", text.clone())], ContextFields::new(&[]), false);
+            let mut out = Vec::new();
+            write(&event, &meta, &config, ctx, &mut out).unwrap();
+            let line = String::from_utf8(out).unwrap();
+            let escape = format!("\\u{:04x}", u32::from(c));
+            assert!(!line.contains(c), "raw {c:?} in {line}");
+            // Service, note, label key and value: 4; masked card: 4.
+            assert_eq!(line.matches(&escape).count(), 8, "{line}");
+            let envelope: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(envelope["service"], text.as_str());
+            let metadata = &envelope["metadata"];
+            assert_eq!(metadata["note"], text.as_str());
+            assert_eq!(metadata["labels"][text.as_str()], text.as_str());
+            assert_eq!(metadata["card"], format!("{}{c}{c}{c}{c}", crate::MASK));
+        }
+    }
+}

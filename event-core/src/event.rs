@@ -5,9 +5,10 @@ use crate::{EventKind, EventSchema, Version};
 
 /// A typed event: a struct with `#[derive(Event)]` and `#[event(kind = "...")]`.
 ///
-/// Implement it with the derive, never by hand: the derive checks the rules of SPEC §3.3
-/// (names, kinds, versions, sensitive fields) and generates the treatments, the schema, the
-/// redacting `Debug` impl and the catalog registration together.
+/// Implement it with the derive, never by hand: the derive checks the event's rules at
+/// compile time (names, kinds, versions, sensitive fields; see [the derive](derive@crate::Event))
+/// and generates the treatments, the schema, the redacting `Debug` impl and the catalog
+/// registration together.
 ///
 /// ```
 /// use event_core::{Event, EventKind, Version};
@@ -39,7 +40,8 @@ pub trait Event: 'static {
     const VERSION: Version;
     /// The kind, written as `event_type`.
     const KIND: EventKind;
-    /// The `tracing` level the event is emitted at (SPEC §3.1).
+    /// The `tracing` level the event is emitted at: the struct's `level`, else ERROR for kind
+    /// `error`, WARN for `security` and INFO for the others.
     const LEVEL: tracing::Level;
 
     /// The event's schema, built once on first use.

@@ -1,4 +1,5 @@
-//! The pipeline's in-band report of lost events (SPEC §7.1).
+//! The pipeline's in-band report of lost events: written into the sink that lost them, so
+//! whoever reads that output sees the gap and its reasons, not only whoever reads the counters.
 
 use std::collections::BTreeMap;
 

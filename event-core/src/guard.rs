@@ -1,4 +1,5 @@
-//! `EventGuard`: flush, stats and shutdown of a layer's pipeline (SPEC §6).
+//! `EventGuard`: flush, stats and shutdown of a layer's pipeline, kept by the application
+//! since the layer itself moves into the subscriber.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

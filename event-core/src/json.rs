@@ -10,6 +10,7 @@
 //! the same machine.
 
 use std::fmt::{self, Write as _};
+use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::ser::{self, Serialize, Serializer};
@@ -30,7 +31,82 @@ pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
 #[cold]
 fn push_escaped(out: &mut Vec<u8>, s: &str) {
     // Writing into a `Vec` cannot fail.
-    let _ = serde_json::Serializer::new(out).serialize_str(s);
+    let _ = serializer(out).serialize_str(s);
+}
+
+/// A `serde_json` serializer into `out` that also escapes DEL and the C1 controls.
+fn serializer(out: &mut Vec<u8>) -> serde_json::Serializer<&mut Vec<u8>, Escaping> {
+    serde_json::Serializer::with_formatter(out, Escaping)
+}
+
+/// Writes `value` as compact JSON, as [`serde_json::to_writer`] does, but also escapes DEL
+/// (U+007F) and the C1 controls (U+0080..=U+009F) as `\u007f` ... `\u009f`, as every
+/// envelope does. For sinks that re-encode an envelope (a JSON value taken apart and written
+/// again): `serde_json` alone would let those characters through raw, and C1 includes the
+/// 8-bit CSI (U+009B), which can start an escape sequence in a terminal.
+///
+/// ```
+/// let mut out = Vec::new();
+/// event_core::write_json(&mut out, &serde_json::json!({ "note": "a\u{9b}b\u{7f}" })).unwrap();
+/// assert_eq!(out, br#"{"note":"a\u009bb\u007f"}"#);
+/// ```
+pub fn write_json<W, T>(writer: W, value: &T) -> serde_json::Result<()>
+where
+    W: io::Write,
+    T: Serialize + ?Sized,
+{
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        writer, Escaping,
+    ))
+}
+
+/// `serde_json`'s compact output, with DEL (U+007F) and the C1 controls (U+0080..=U+009F)
+/// escaped as `\u007f`, `\u0080` ... `\u009f`, as it escapes the C0 ones. `serde_json` leaves
+/// them raw, and C1 includes the 8-bit CSI (U+009B): raw in a terminal, it can start an
+/// escape sequence.
+struct Escaping;
+
+impl serde_json::ser::Formatter for Escaping {
+    /// `fragment` is a run with nothing `serde_json` escapes; copied as is unless it holds DEL
+    /// or a C1 control.
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let bytes = fragment.as_bytes();
+        let (mut copied, mut at) = (0, 0);
+        while at < bytes.len() {
+            // In UTF-8, DEL is the byte 0x7F and a C1 control 0xC2 then 0x80..=0x9F.
+            let (control, len) = match (bytes[at], bytes.get(at + 1)) {
+                (0x7f, _) => (0x7f, 1),
+                (0xc2, Some(&next @ 0x80..=0x9f)) => (next, 2),
+                _ => {
+                    at += 1;
+                    continue;
+                }
+            };
+            writer.write_all(&bytes[copied..at])?;
+            writer.write_all(&unicode_escape(control))?;
+            at += len;
+            copied = at;
+        }
+        writer.write_all(&bytes[copied..])
+    }
+}
+
+/// `\u00XX` for the char `code` (below U+0100), in lowercase hex as `serde_json` writes the
+/// C0 controls.
+fn unicode_escape(code: u8) -> [u8; 6] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    [
+        b'\\',
+        b'u',
+        b'0',
+        b'0',
+        HEX[usize::from(code >> 4)],
+        HEX[usize::from(code & 0xf)],
+    ]
 }
 
 /// Appends `"key":`, after a comma unless `first`.
@@ -42,25 +118,53 @@ pub(crate) fn push_key(out: &mut Vec<u8>, key: &str, first: bool) {
     out.push(b':');
 }
 
-/// Whether JSON needs any byte of `bytes` escaped: `"`, `\` or a control character (which
-/// includes ESC, so no terminal escape sequence passes through a sink unescaped).
+/// Whether JSON needs any byte of `bytes` escaped: `"`, `\` or a control character: C0
+/// (which includes ESC), DEL or C1 (which includes the 8-bit CSI U+009B), so no terminal
+/// escape sequence passes through a sink unescaped.
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Whether a byte of `v` is below `n` (n ≤ 128): exact as a yes/no answer.
-    let has_below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS != 0;
-    let has_byte = |v: u64, b: u8| has_below(v ^ (ONES * u64::from(b)), 1);
+    // Eight bytes at a time; a byte that may need it (0xC2 also leads U+00A0..=U+00BF, such as
+    // NBSP, `£` or `°`, which need none) is looked at closely, with the byte after it.
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| may_need_escape(b)) && needs_escape_exactly(bytes);
+    }
     let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
     for chunk in &mut chunks {
-        let v = u64::from_ne_bytes(chunk.try_into().expect("chunks of eight"));
-        if has_below(v, 0x20) || has_byte(v, b'"') || has_byte(v, b'\\') {
+        if word_may_need_escape(chunk) && needs_escape_exactly(&bytes[at..bytes.len().min(at + 9)])
+        {
             return true;
         }
+        at += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    // The rest, as the last eight bytes (overlapping the chunk before).
+    let last = &bytes[bytes.len() - 8..];
+    at < bytes.len() && word_may_need_escape(last) && needs_escape_exactly(last)
+}
+
+/// Whether `b` is, or may start (0xC2), a char JSON output needs escaped.
+fn may_need_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2
+}
+
+/// [`may_need_escape`] for any of eight bytes.
+fn word_may_need_escape(eight: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let v = u64::from_ne_bytes(eight.try_into().expect("eight bytes"));
+    // The high bit of a byte set where `v`'s is below `n` (n ≤ 128): exact as a yes/no answer.
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS;
+    let byte = |b: u8| below(v ^ (ONES * u64::from(b)), 1);
+    below(v, 0x20) | byte(b'"') | byte(b'\\') | byte(0x7f) | byte(0xc2) != 0
+}
+
+/// Whether UTF-8 `bytes` hold a char JSON output needs escaped: `"`, `\`, C0, DEL, or C1
+/// (0xC2 followed by 0x80..=0x9F).
+#[cold]
+fn needs_escape_exactly(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
+        _ => may_need_escape(b),
+    })
 }
 
 /// Appends an unsigned integer.
@@ -126,7 +230,7 @@ pub(crate) fn push_value<T: Serialize + ?Sized>(
         Ok(()) => Ok(()),
         // Nothing was written: a value with structure, or an error of the value's own, which
         // `serde_json` will meet again and report with its message.
-        Err(NotScalar) => value.serialize(&mut serde_json::Serializer::new(out)),
+        Err(NotScalar) => value.serialize(&mut serializer(out)),
     }
 }
 
@@ -155,7 +259,7 @@ impl Scalar<'_> {
     /// A scalar as `serde_json` writes it (numbers, booleans, `null`).
     fn by_serde_json<T: Serialize>(self, value: T) -> Result<(), NotScalar> {
         value
-            .serialize(&mut serde_json::Serializer::new(self.0))
+            .serialize(&mut serializer(self.0))
             .map_err(|_| NotScalar)
     }
 }
@@ -342,6 +446,24 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    /// DEL and the C1 controls: U+007F..=U+009F.
+    fn del_and_c1() -> impl Iterator<Item = char> {
+        '\u{7f}'..='\u{9f}'
+    }
+
+    /// `serde_json`'s output for `s`, with DEL and C1 escaped as it escapes C0.
+    fn expected(s: &str) -> String {
+        let mut out = String::new();
+        for c in serde_json::to_string(s).unwrap().chars() {
+            if ('\u{7f}'..='\u{9f}').contains(&c) {
+                write!(out, "\\u{:04x}", u32::from(c)).unwrap();
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     #[test]
     fn strings_are_written_as_serde_json_writes_them() {
         let mut samples: Vec<String> = [
@@ -354,25 +476,90 @@ mod tests {
             "tab\there",
             "\u{1b}[31mred\u{1b}[0m",
             "ends with a control\u{7}",
-            "\u{7f} del is not escaped",
+            "\u{7f} del is escaped",
+            "\u{9b}31m 8-bit CSI is escaped",
             "ünïcödé ✓ 𝄞",
+            "£5 at 20°C\u{a0}¿ ÿ",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        // Every byte value that can start a char, at every offset of an 8-byte chunk.
-        for b in 0u8..0x80 {
+        // Every char of one byte, and every char led by 0xC2 (C1 controls and U+00A0..=U+00BF,
+        // which must stay raw), at every offset of an 8-byte chunk.
+        for c in ('\0'..='\u{7f}').chain('\u{80}'..='\u{bf}') {
             for offset in 0..9 {
-                samples.push(format!(
-                    "{}{}{}",
-                    "a".repeat(offset),
-                    b as char,
-                    "z".repeat(9)
-                ));
+                samples.push(format!("{}{c}{}", "a".repeat(offset), "z".repeat(9)));
+            }
+            // And at the end of strings short and long (the last bytes are checked apart).
+            for offset in 0..18 {
+                samples.push(format!("{}{c}", "a".repeat(offset)));
             }
         }
         for s in &samples {
-            assert_eq!(ours(s), serde_json::to_string(s).unwrap(), "for {s:?}");
+            assert_eq!(ours(s), expected(s), "for {s:?}");
+        }
+    }
+
+    #[test]
+    fn chars_that_need_no_escape_take_the_plain_copy() {
+        for s in [
+            "plain ascii text",
+            "£5 at 20°C\u{a0}¿",
+            "ünïcödé ✓ 𝄞",
+            "\u{a0}\u{bf}\u{c2}",
+        ] {
+            assert!(!needs_escape(s.as_bytes()), "for {s:?}");
+        }
+        for c in del_and_c1() {
+            for offset in 0..9 {
+                let s = format!("{}{c}{}", "a".repeat(offset), "£".repeat(5));
+                assert!(needs_escape(s.as_bytes()), "for {s:?}");
+            }
+        }
+    }
+
+    /// Whether `json` holds `c` escaped, never raw, and reads back as `original`.
+    fn assert_escaped<T>(json: &str, c: char, original: &T)
+    where
+        T: serde::de::DeserializeOwned + PartialEq + fmt::Debug,
+    {
+        let escape = format!("\\u{:04x}", u32::from(c));
+        assert!(json.contains(&escape), "{escape} not in {json:?}");
+        assert!(!json.contains(c), "raw {c:?} in {json:?}");
+        let back: T = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json:?}: {e}"));
+        assert_eq!(&back, original);
+    }
+
+    #[test]
+    fn del_and_c1_controls_are_escaped_on_every_path() {
+        /// A `Display` value, written through `collect_str`.
+        struct Shown<'a>(&'a str);
+        impl Serialize for Shown<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self.0)
+            }
+        }
+        for c in del_and_c1() {
+            let s = format!("a{c}b{c}{c}");
+            // Our own strings: names, ids, treated values.
+            let mut out = Vec::new();
+            push_str(&mut out, &s);
+            assert_escaped(&String::from_utf8(out).unwrap(), c, &s);
+            // A key written here.
+            let mut out = b"{".to_vec();
+            push_key(&mut out, &s, true);
+            out.extend_from_slice(b"1}");
+            let map = std::collections::BTreeMap::from([(s.clone(), 1)]);
+            assert_escaped(&String::from_utf8(out).unwrap(), c, &map);
+            // Scalar values written here.
+            assert_escaped(&ours(&s), c, &s);
+            assert_escaped(&ours(&c), c, &c);
+            assert_escaped(&ours(&Shown(&s)), c, &s);
+            // Values with structure, written by `serde_json`: strings, map keys, `collect_str`.
+            assert_escaped(&ours(&vec![s.clone()]), c, &vec![s.clone()]);
+            let map = std::collections::BTreeMap::from([(s.clone(), s.clone())]);
+            assert_escaped(&ours(&map), c, &map);
+            assert_escaped(&ours(&[Shown(&s)]), c, &vec![s.clone()]);
         }
     }
 

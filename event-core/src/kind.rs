@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// What an event is about (SPEC §3.1); written to the envelope as `event_type`.
+/// What an event is about, set with `#[event(kind = "...")]`; written to the envelope as
+/// `event_type`, and it decides the default level.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum EventKind {
     /// Something a user did: `user_action`.

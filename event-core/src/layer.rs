@@ -1,4 +1,7 @@
-//! `EventLayer`: the `tracing_subscriber` layer that takes typed events to the sinks (SPEC §6).
+//! `EventLayer`: the `tracing_subscriber` layer that takes typed events to the sinks. It joins
+//! the application's own registry next to its other layers, claims each `emit!`ted event with
+//! the span context of that moment, and hands it to its pipeline, which encodes and delivers
+//! it off the caller's thread.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +15,7 @@ use tracing_subscriber::Layer;
 use crate::context::{ContextFields, Correlation, SpanContext, MAX_CONTEXT_FIELDS};
 use crate::emit::{Claim, Handoff};
 use crate::envelope::{EnvelopeConfig, EnvelopeWriter};
-use crate::pipeline::{in_pipeline_thread, sink_starter, Pipeline, SinkOptions, SinkStarter};
+use crate::pipeline::{sink_starter, Pipeline, SinkOptions, SinkStarter};
 use crate::record::RecordMeta;
 use crate::stats::LayerCounters;
 use crate::{BuildError, EventGuard, HashKey, Sink};
@@ -96,8 +99,8 @@ where
     }
 
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
-        // Events from sink workers never re-enter a pipeline.
-        if in_pipeline_thread() {
+        // Events from sink threads never re-enter a pipeline, whatever dispatcher they set.
+        if crate::silence::is_silenced() {
             return;
         }
         Handoff::claim(event.metadata(), |stamp| Claim {

@@ -40,7 +40,8 @@
 //! assert_eq!(UserLoginAttempt::schema().json_schema()["x-event"]["version"], "1.1");
 //! ```
 //!
-//! See the README for the attribute tables and the compile-time rules.
+//! The attributes, what each treatment writes, and every compile-time rule are documented on
+//! the derive macro, [`Event`](derive@Event).
 
 #![warn(missing_docs)]
 
@@ -62,6 +63,7 @@ mod pipeline;
 mod record;
 mod render;
 mod schema;
+mod silence;
 mod sink;
 mod stats;
 mod treatment;
@@ -71,16 +73,18 @@ pub use build_error::BuildError;
 pub use catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
 pub use context::CORRELATION_FIELDS;
 pub use event::Event;
-/// Derives [`Event`](trait@Event) for a struct; see the README for its attributes and rules.
+#[doc = include_str!("derive.md")]
 pub use event_derive::Event;
 pub use events_dropped::EventsDropped;
 pub use guard::EventGuard;
 pub use hash_key::{HashKey, HashKeyError, MIN_HASH_KEY_LEN};
+pub use json::write_json;
 pub use kind::EventKind;
 pub use layer::{EventLayer, EventLayerBuilder};
 pub use pipeline::{FlushReport, Overflow, SinkFlush, SinkOptions};
 pub use render::{hash_key_missing_count, render_metadata, try_render_metadata, RenderError};
 pub use schema::{EventSchema, FieldSchema, ENVELOPE_FIELD_KEYS, HASH_PATTERN};
+pub use silence::{is_silenced, silence_current_thread, spawn_silenced};
 pub use sink::{Batch, BatchEvent, Outcomes, Sink, SinkError};
 pub use stats::{DropReason, SinkStats, Stats};
 pub use treatment::{Sensitivity, Treatment, MASK, REDACTED};

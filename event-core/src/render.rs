@@ -58,7 +58,7 @@ impl RenderError {
     }
 }
 
-/// The event's `metadata` object exactly as sinks write it (SPEC §5): its fields after
+/// The event's `metadata` object exactly as sinks write it in the envelope: its fields after
 /// treatments, keyed by output name, `None` fields omitted.
 ///
 /// Fields whose output name is `user_id`, `session_id` or `request_id` are not in it: the

@@ -1,5 +1,6 @@
 //! Event schemas: the JSON Schema 2020-12 of an event's value as emitted, and its
-//! fingerprint (SPEC §3.4, §8).
+//! fingerprint, a hash of what consumers rely on, so two definitions that share a name and
+//! version but differ on the wire can be told apart.
 
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{json, Map, Value};
@@ -8,7 +9,9 @@ use sha2::{Digest, Sha256};
 use crate::treatment::REDACTED;
 use crate::{EventKind, Sensitivity, Treatment, Version};
 
-/// Output keys the envelope carries at its top level rather than inside `metadata` (SPEC §5).
+/// Output keys the envelope carries at its top level rather than inside `metadata`: they are
+/// also correlation fields copied from spans, and an event field with one of these keys
+/// overrides the span's value.
 pub const ENVELOPE_FIELD_KEYS: [&str; 3] = ["user_id", "session_id", "request_id"];
 
 /// The pattern every hashed value matches (`"[REDACTED]"` when no key was configured).
@@ -172,8 +175,8 @@ impl EventSchema {
         self.fields
     }
 
-    /// The JSON Schema (2020-12) of the event's fields as emitted, after treatments
-    /// (SPEC §8).
+    /// The JSON Schema (2020-12) of the event's fields as emitted, after treatments, so a
+    /// consumer can validate the `metadata` objects sinks write.
     ///
     /// `properties` describes the `metadata` object; fields the envelope lifts to its top
     /// level (`user_id`, `session_id`, `request_id`) are described under `x-envelope` instead.

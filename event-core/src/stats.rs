@@ -1,4 +1,6 @@
-//! Counters (SPEC §7.1): what happened to every event, per sink and overall.
+//! Counters: what happened to every event, per sink and overall. Each event given to a sink
+//! ends up counted once, as delivered, dead-lettered, spooled or dropped with a reason, so no
+//! loss goes unreported ([`SinkStats::is_conserved`]).
 
 use std::collections::BTreeMap;
 use std::fmt;

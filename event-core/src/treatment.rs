@@ -1,4 +1,5 @@
-//! Treatments: what a field's value becomes on its way to any output (SPEC §3.2).
+//! Treatments: what a field's value becomes on its way to any output, chosen per field with
+//! `#[event(redact)]`, `#[event(mask)]`, `#[event(hash)]` or `#[event(skip)]`.
 //!
 //! Treatments are applied while serializing: the raw value of a treated field is never
 //! turned into a string that could escape. `redact` never reads the value at all; `mask`
@@ -52,7 +53,9 @@ impl Treatment {
 
 /// How sensitive a field is, as written in the schema's `x-sensitivity.class`.
 ///
-/// The derive decides it from the field's name (SPEC §3.3 word lists) and attributes.
+/// The derive decides it from the field's attributes and from the secret and PII words in its
+/// name or output key: `not_sensitive` makes it `Public`; else a secret word makes it `Secret`;
+/// `pii` or a PII word, `Pii`; a treatment, `Sensitive`; anything else is `Public`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Sensitivity {
     /// Nothing sensitive: no sensitive word in the name, or `not_sensitive`.

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The version of an event's schema, `MAJOR.MINOR` (SPEC §3.1).
+/// The version of an event's schema, `MAJOR.MINOR`, written to every envelope as
+/// `event_version`. Set with `#[event(version = "...")]`; 1.0 when unset.
 ///
 /// A MINOR bump is a compatible change (an optional field was added); a MAJOR bump is a
 /// breaking one (a field was removed, renamed or retyped, a treatment or the kind changed).

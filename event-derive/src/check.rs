@@ -1,4 +1,4 @@
-//! The rules of SPEC §3.3 that span more than one attribute: names, kind, `since`, the
+//! The event-definition rules that span more than one attribute: names, kind, `since`, the
 //! sensitive-name guard, and output keys. Each error points at the token to change and says
 //! how.
 

@@ -1,8 +1,9 @@
 //! `#[derive(Event)]`, re-exported by `event_core`: depend on `event_core`, not on this crate.
 //!
 //! The flow is one way: `ast` builds the model (parsing attributes in `attr`), `check` applies
-//! the rules of SPEC §3.3, and `expand` writes the code, or `fallback` writes stubs next to
-//! the errors. Every error is collected in a `Ctxt`, so all of them show at once.
+//! the rules that span more than one attribute (names, kind, `since`, the sensitive-name guard,
+//! output keys), and `expand` writes the code, or `fallback` writes stubs next to the errors.
+//! Every error is collected in a `Ctxt`, so all of them show at once.
 
 mod ast;
 mod attr;
@@ -19,7 +20,10 @@ use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
 /// Derives `event_core::Event`, a redacting `Debug`, and the catalog registration.
-/// See the `event_core` README for the attributes and the rules.
+///
+/// This macro is defined in the `event-derive` crate. Depend on `event_core` instead: it
+/// re-exports the macro as `event_core::Event`, with the reference of its attributes and
+/// compile-time rules.
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -1,5 +1,6 @@
-//! Event names and output keys: snake_case conversion, the `object_action` rule of
-//! SPEC §3.3.1, and the nearest valid name to suggest.
+//! Event names and output keys: snake_case conversion, the `object_action` rule (snake_case,
+//! at least two words, at most 64 characters: the thing, then what happened to it), and the
+//! nearest valid name to suggest.
 
 pub const MAX_LEN: usize = 64;
 

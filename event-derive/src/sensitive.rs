@@ -1,8 +1,11 @@
-//! The sensitive-name guard's word lists (SPEC §3.3.4): the one place they are kept.
+//! The sensitive-name guard's word lists: the one place they are kept. A field whose name or
+//! output key holds a secret word must be redacted or skipped, and one with a PII word needs a
+//! decision (a treatment, `pii` or `not_sensitive`), so neither leaks by default.
 //!
-//! A field name is put in snake_case and lowercase and split on `_`; it contains a word when
-//! consecutive parts spell the word's own parts, the last one optionally in the plural
-//! (`tokens`, `email_addresses`) or followed by digits (`password2`).
+//! A field name is put in snake_case and lowercase, split on `_`, and trailing digits are
+//! dropped from each part (`password2`, `api2_key`); it contains a word when consecutive parts
+//! spell the word's own parts, the last one optionally in the plural (`tokens`,
+//! `email_addresses`).
 
 use crate::ast::Field;
 

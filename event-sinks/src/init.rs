@@ -1,4 +1,4 @@
-//! The one-call setup for newcomers (SPEC §6).
+//! The one-call setup for newcomers: typed events to standard output, nothing else to learn.
 
 use event_core::{BuildError, EventGuard, EventLayer};
 use tracing_subscriber::prelude::*;

@@ -1,24 +1,45 @@
-//! Sinks for `event-core` (SPEC §7): where emitted events end up.
+//! Sinks for `event-core`: where emitted events end up.
 //!
 //! - [`StdoutSink`]: NDJSON or human-readable lines on standard output.
-//! - [`FileSink`]: NDJSON files, rotated by size and interval, gzipped, with retention.
-//! - [`HttpSink`]: batches POSTed to HTTP endpoints, retried, failed over, spooled to disk.
+//! - [`FileSink`]: NDJSON files, rotated by size and interval, gzipped (cargo feature `gzip`,
+//!   on by default), with retention.
+//! - `HttpSink` (cargo feature `http`; OTLP formats with `otlp`): batches POSTed to HTTP
+//!   endpoints, retried, failed over, spooled to disk.
 //! - [`MemorySink`]: keeps events in memory, for your tests.
 //!
 //! Every sink implements [`event_core::Sink`] and nothing else; add them to a layer with
 //! `EventLayer::builder().sink(..)`. [`init_stdout`] sets everything up in one call.
+//!
+//! # Cargo features
+//! | feature | default | what it adds | what it compiles |
+//! |---|---|---|---|
+//! | `gzip` | on | `FileSink::gzip(true)` | flate2 (pure Rust) |
+//! | `http` | off | `HttpSink`, `HttpFormat`, `Retry` (implies `gzip`) | reqwest, hyper, rustls |
+//! | `otlp` | off | `HttpFormat::OtlpProtobuf`, `HttpFormat::OtlpJson` (implies `http`) | opentelemetry-proto, prost |
+//!
+//! With `default-features = false`, `StdoutSink`, `FileSink` and `MemorySink` need nothing
+//! beyond `event-core`.
 
 mod clock;
 mod file;
+#[cfg(feature = "http")]
 mod http;
 mod init;
 mod memory;
+#[cfg(feature = "http")]
 mod spool;
 mod stdout;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use file::{FileSink, FileSinkBuilder, Fsync};
+#[cfg(feature = "http")]
 pub use http::{HttpFormat, HttpSink, HttpSinkBuilder, Retry};
 pub use init::init_stdout;
 pub use memory::MemorySink;
 pub use stdout::{StdoutFormat, StdoutSink, StdoutSinkBuilder};
+
+/// The workspace README's code blocks, compiled and run as this crate's doctests (which have
+/// every sink), so every snippet a user copies works as shown.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,4 +1,4 @@
-//! `MemorySink` (SPEC §7.5): keeps every event, for tests.
+//! `MemorySink`: keeps every event in memory, as the line a file would hold, for tests.
 
 use std::sync::{Arc, Mutex};
 

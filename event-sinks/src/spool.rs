@@ -1,4 +1,4 @@
-//! The on-disk spool of the HTTP sink (SPEC §7.4): batches that could not be sent wait here,
+//! The on-disk spool of the HTTP sink: batches that could not be sent wait here,
 //! in order, until an endpoint takes them again, in this process or the next.
 //!
 //! Layout: a directory of segment files `<seq:020>.spool`, written in sequence order and read

@@ -174,16 +174,26 @@ fn pretty_line(envelope: &Value, colour: bool, out: &mut String) {
     if let Some(object) = envelope.as_object() {
         for (key, value) in object {
             if !HEAD_KEYS.contains(&key.as_str()) {
-                let _ = write!(out, " {}={}", escaped(key), value);
+                let _ = write!(out, " {}=", escaped(key));
+                push_json(out, value);
             }
         }
     }
     out.push_str(" |");
     if let Some(fields) = envelope.get("metadata").and_then(Value::as_object) {
         for (key, value) in fields {
-            let _ = write!(out, " {}={}", escaped(key), value);
+            let _ = write!(out, " {}=", escaped(key));
+            push_json(out, value);
         }
     }
+}
+
+/// Appends `value` as JSON, DEL and C1 controls escaped as in every envelope.
+fn push_json(out: &mut String, value: &Value) {
+    let mut json = Vec::new();
+    // Writing a JSON value into a `Vec` cannot fail, and JSON text is UTF-8.
+    let _ = event_core::write_json(&mut json, value);
+    out.push_str(&String::from_utf8_lossy(&json));
 }
 
 /// `text` with control characters (newlines, ANSI escapes) escaped.
@@ -221,5 +231,38 @@ mod tests {
             line,
             r#"2026-11-21T10:30:00.123456Z ERROR export_failed v1.0 error request_id="r\n1" | reason="reset\nby peer \u001b[31m""#
         );
+    }
+
+    #[test]
+    fn pretty_lines_escape_del_and_c1_controls() {
+        for c in '\u{7f}'..='\u{9f}' {
+            let text = format!("a{c}b");
+            let envelope = serde_json::json!({
+                "timestamp": "2026-11-21T10:30:00.123456Z",
+                "event_name": text,
+                "event_version": "1.0",
+                "event_type": "error",
+                "level": "ERROR",
+                "request_id": text,
+                "metadata": { text.clone(): text, "list": [text, { text.clone(): 1 }] },
+            });
+            let mut line = String::new();
+            pretty_line(&envelope, false, &mut line);
+            assert!(!line.contains(c), "raw {c:?} in {line}");
+            // Keys and head values as Rust escapes (ESC as `\u{1b}`), values as JSON ones (ESC
+            // as `\u001b`), so each value still reads back as the original.
+            let key = format!("a\\u{{{:x}}}b", u32::from(c));
+            let json = serde_json::to_string(&text)
+                .unwrap()
+                .replace(c, &format!("\\u{:04x}", u32::from(c)));
+            assert_eq!(
+                line,
+                format!(
+                    "2026-11-21T10:30:00.123456Z ERROR {key} v1.0 error request_id={json} | \
+                     {key}={json} list=[{json},{{{json}:1}}]"
+                )
+            );
+            assert_eq!(serde_json::from_str::<String>(&json).unwrap(), text);
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! Realistic events shared by the end-to-end tests, and test sinks.
 #![allow(dead_code)]
 
-pub mod http_server;
 pub mod sinks;
 
 use std::collections::BTreeMap;

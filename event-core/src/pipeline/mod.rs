@@ -27,7 +27,6 @@ use crate::stats::{DropReason, LayerCounters, Stats};
 use crate::{BuildError, Sink};
 
 pub(crate) use queue::SinkShared;
-pub(crate) use worker::in_pipeline_thread;
 
 /// One layer's pipeline.
 pub(crate) struct Pipeline {

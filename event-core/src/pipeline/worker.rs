@@ -2,7 +2,6 @@
 //! every event. Nothing this thread does, nor the sink's own `tracing` calls, reaches a
 //! subscriber: the thread runs with a no-op dispatcher, so there is no feedback loop.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -19,15 +18,6 @@ use crate::sink::{Batch, BatchEvent, Outcomes};
 use crate::stats::DropReason;
 use crate::Sink;
 
-thread_local! {
-    static IN_PIPELINE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether this is a pipeline worker thread: events from here are never claimed.
-pub(crate) fn in_pipeline_thread() -> bool {
-    IN_PIPELINE.with(Cell::get)
-}
-
 pub(super) fn spawn<S: Sink>(
     sink: S,
     name: &str,
@@ -37,26 +27,20 @@ pub(super) fn spawn<S: Sink>(
     max_batch: usize,
     encodes_alone: bool,
 ) -> std::io::Result<JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
-    std::thread::Builder::new()
-        .name(format!("event-sink-{name}"))
-        .spawn(move || {
-            IN_PIPELINE.with(|flag| flag.set(true));
-            let _silence = tracing_core::dispatcher::set_default(&tracing_core::Dispatch::none());
-            Worker {
-                sink,
-                runtime,
-                shared,
-                writer,
-                max_batch,
-                encodes_alone,
-                buffer: Vec::new(),
-                ends: Vec::with_capacity(max_batch),
-            }
-            .run(receiver);
-        })
+    let runtime = crate::silence::sink_runtime()?;
+    crate::silence::spawn_silenced(format!("event-sink-{name}"), move || {
+        Worker {
+            sink,
+            runtime,
+            shared,
+            writer,
+            max_batch,
+            encodes_alone,
+            buffer: Vec::new(),
+            ends: Vec::with_capacity(max_batch),
+        }
+        .run(receiver);
+    })
 }
 
 struct Worker<S> {

@@ -1,19 +1,20 @@
 //! Work on rotated files, off the sink's write path: gzip compression and retention, in order,
 //! on one background thread per sink.
 
-use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+#[cfg(feature = "gzip")]
 use flate2::write::GzEncoder;
+#[cfg(feature = "gzip")]
 use flate2::Compression;
 
 use super::naming::{age, Naming};
-use super::open_private;
 use crate::Clock;
 
 /// How many rotated files, and how old, to keep.
@@ -111,8 +112,20 @@ fn run(
     }
 }
 
+/// Without the `gzip` feature no sink asks for compression (its builder refuses `gzip(true)`).
+#[cfg(not(feature = "gzip"))]
+pub(crate) fn compress(_: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 /// `file` → `file.gz` (via `file.gz.tmp`, fsynced, renamed), then `file` is removed.
+#[cfg(feature = "gzip")]
 pub(crate) fn compress(path: &Path) -> io::Result<()> {
+    use std::fs::File;
+    use std::io::{BufReader, BufWriter};
+
+    use crate::file::open_private;
+
     let gz = PathBuf::from(format!("{}.gz", path.display()));
     let tmp = PathBuf::from(format!("{}.gz.tmp", path.display()));
     let mut input = BufReader::new(File::open(path)?);

@@ -1,4 +1,4 @@
-//! `FileSink` (SPEC §7.3): NDJSON to a file, rotated by size and/or interval.
+//! `FileSink`: NDJSON to a file, one envelope per line, rotated by size and/or interval.
 
 mod housekeeping;
 mod naming;
@@ -135,6 +135,13 @@ impl FileSinkBuilder {
                 ),
             )
         })?;
+        if self.gzip && !cfg!(feature = "gzip") {
+            return Err(BuildError::new(
+                "FileSink gzip",
+                "compressing rotated files needs the `gzip` feature of event-sinks \
+                 (on by default): enable it, or leave gzip off",
+            ));
+        }
         if self.rotate_size == Some(0) || self.rotate_every == Some(Duration::ZERO) {
             return Err(BuildError::new(
                 "FileSink rotation",

@@ -65,7 +65,7 @@ impl DeadLetter {
                 idempotency_key: &chunk.key,
                 event,
             };
-            serde_json::to_writer(&mut out, &line).map_err(io::Error::other)?;
+            event_core::write_json(&mut out, &line).map_err(io::Error::other)?;
             out.push(b'\n');
         }
         self.file.write_all(&out)?;

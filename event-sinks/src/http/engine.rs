@@ -21,7 +21,6 @@ use uuid::Uuid;
 use super::chunk::Chunk;
 use super::dead_letter::DeadLetter;
 use super::format::{gzip, HttpFormat};
-use super::otlp;
 use super::retry::{classify, classify_error, Retry, Verdict};
 use crate::spool::{PushError, Spool};
 
@@ -956,6 +955,16 @@ impl Engine {
                             };
                             return vec![(chunk, fate)];
                         }
+                        Verdict::Redirect { status, reason } => {
+                            // No answer kept: a redirect's body tends to repeat the
+                            // `Location` with the credentials `reason` leaves out.
+                            let fate = Fate::DeadLetter {
+                                status: Some(status),
+                                reason,
+                                answer: String::new(),
+                            };
+                            return vec![(chunk, fate)];
+                        }
                         Verdict::Retry {
                             answered,
                             retry_after: asked,
@@ -1058,15 +1067,10 @@ impl Engine {
             Err(err) => return classify_error(&err),
         };
         let status = response.status();
-        let verdict = classify(status, response.headers(), SystemTime::now());
+        let verdict = classify(status, response.headers(), &endpoint.url, SystemTime::now());
         match response.bytes().await {
             Ok(text) => match verdict {
-                Verdict::Delivered => match self
-                    .config
-                    .format
-                    .otlp()
-                    .and_then(|encoding| otlp::partial_success(&text, encoding))
-                {
+                Verdict::Delivered => match self.config.format.partial_success(&text) {
                     Some((rejected, message)) => Verdict::Partial {
                         status: status.as_u16(),
                         rejected,

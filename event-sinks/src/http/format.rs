@@ -6,9 +6,10 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::chunk::Chunk;
+#[cfg(feature = "otlp")]
 use super::otlp::{self, Encoding};
 
-/// What the HTTP sink sends (SPEC §7.4).
+/// What the HTTP sink sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpFormat {
@@ -21,10 +22,13 @@ pub enum HttpFormat {
     /// event, built with the `opentelemetry-proto` types (the mapping is in the README). An
     /// endpoint URL without a path gets `/v1/logs`. A partial success in the answer is never
     /// retried: the rejected records count dead-lettered (dropped, `sink_error`, without a
-    /// dead-letter file), the rest delivered.
+    /// dead-letter file), the rest delivered. Needs the cargo feature `otlp`.
+    #[cfg(feature = "otlp")]
     OtlpProtobuf,
     /// OTLP/HTTP logs in OTLP/JSON (`application/json`): as [`OtlpProtobuf`](Self::OtlpProtobuf),
-    /// with trace and span ids as hex strings and 64-bit integers as strings.
+    /// with trace and span ids as hex strings and 64-bit integers as strings. Needs the cargo
+    /// feature `otlp`.
+    #[cfg(feature = "otlp")]
     OtlpJson,
     /// ClickHouse's HTTP interface: `INSERT INTO <table> FORMAT JSONEachRow` with
     /// `input_format_skip_unknown_fields=1`. Top-level scalars become columns; nested objects
@@ -40,13 +44,17 @@ impl HttpFormat {
     pub(crate) fn content_type(&self) -> &'static str {
         match self {
             HttpFormat::Ndjson | HttpFormat::ClickHouse { .. } => "application/x-ndjson",
-            HttpFormat::JsonArray | HttpFormat::OtlpJson => "application/json",
+            HttpFormat::JsonArray => "application/json",
+            #[cfg(feature = "otlp")]
+            HttpFormat::OtlpJson => "application/json",
+            #[cfg(feature = "otlp")]
             HttpFormat::OtlpProtobuf => "application/x-protobuf",
         }
     }
 
     /// The OTLP encoding, for formats whose answers carry an OTLP export response.
-    pub(crate) fn otlp(&self) -> Option<Encoding> {
+    #[cfg(feature = "otlp")]
+    fn otlp(&self) -> Option<Encoding> {
         match self {
             HttpFormat::OtlpProtobuf => Some(Encoding::Protobuf),
             HttpFormat::OtlpJson => Some(Encoding::Json),
@@ -56,7 +64,22 @@ impl HttpFormat {
 
     /// The path an endpoint URL without one gets.
     pub(crate) fn default_path(&self) -> Option<&'static str> {
-        self.otlp().map(|_| "/v1/logs")
+        #[cfg(feature = "otlp")]
+        if self.otlp().is_some() {
+            return Some("/v1/logs");
+        }
+        None
+    }
+
+    /// For OTLP formats, what a 2xx answer says the endpoint rejected: the count and the
+    /// server's message. `None` for a full success and for every other format.
+    pub(crate) fn partial_success(&self, answer: &[u8]) -> Option<(u64, String)> {
+        #[cfg(feature = "otlp")]
+        if let Some(encoding) = self.otlp() {
+            return otlp::partial_success(answer, encoding);
+        }
+        let _ = answer;
+        None
     }
 
     /// Checks the format's own settings; the message says what is wrong.
@@ -107,7 +130,9 @@ impl HttpFormat {
                 body.push(b']');
                 body
             }
+            #[cfg(feature = "otlp")]
             HttpFormat::OtlpProtobuf => otlp::encode(chunk.envelopes(), Encoding::Protobuf),
+            #[cfg(feature = "otlp")]
             HttpFormat::OtlpJson => otlp::encode(chunk.envelopes(), Encoding::Json),
             HttpFormat::ClickHouse { .. } => {
                 let mut body = Vec::with_capacity(chunk.lines.len() + chunk.lines.len() / 8);
@@ -133,7 +158,7 @@ fn clickhouse_row(envelope: &[u8], out: &mut Vec<u8>) {
             *value = serde_json::Value::String(value.to_string());
         }
     }
-    serde_json::to_writer(&mut *out, &row).expect("writing JSON into a Vec cannot fail");
+    event_core::write_json(&mut *out, &row).expect("writing JSON into a Vec cannot fail");
     out.push(b'\n');
 }
 
@@ -158,6 +183,29 @@ mod tests {
         chunk.push(br#"{"event":"a_b","metadata":{"x":1},"n":2}"#, true);
         chunk.push(br#"{"event":"c_d","source":{"file":"f"},"tags":[1]}"#, true);
         chunk
+    }
+
+    #[test]
+    fn clickhouse_rows_escape_del_and_c1_controls() {
+        for c in '\u{7f}'..='\u{9f}' {
+            // As a re-encoded envelope would look to serde_json: these characters raw.
+            let envelope = serde_json::to_vec(&serde_json::json!({
+                "event_name": "a_b",
+                "service": format!("s{c}"),
+                "metadata": { "note": format!("x{c}y") },
+            }))
+            .unwrap();
+            let mut row = Vec::new();
+            clickhouse_row(&envelope, &mut row);
+            let row = String::from_utf8(row).unwrap();
+            assert!(!row.contains(c), "raw {c:?} in {row}");
+            assert!(row.contains(&format!("s\\u{:04x}", u32::from(c))), "{row}");
+            let back: serde_json::Value = serde_json::from_str(row.trim_end()).unwrap();
+            assert_eq!(back["service"], format!("s{c}"));
+            let metadata: serde_json::Value =
+                serde_json::from_str(back["metadata"].as_str().unwrap()).unwrap();
+            assert_eq!(metadata["note"], format!("x{c}y"));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod chunk;
 mod dead_letter;
 mod engine;
 mod format;
+#[cfg(feature = "otlp")]
 mod otlp;
 mod retry;
 
@@ -38,6 +39,11 @@ pub use retry::Retry;
 ///   batches meanwhile, the batch is set aside and tried once more behind them; failing
 ///   again, it is a poison batch and goes to the dead-letter file.
 /// - 413: split in halves, each sent on its own.
+/// - 3xx: redirects are never followed, as following one would send the events and the
+///   configured headers (tokens, API keys) to an origin nobody configured, or turn the POST
+///   into a body-less GET whose 2xx would count undelivered events delivered. The batch goes
+///   to the dead-letter file with the status and the `Location` (without credentials or
+///   query): configure the final URL.
 /// - any other status: the batch goes to the dead-letter file with the status and reason.
 ///
 /// Every request carries an `Idempotency-Key`; retries, fail-overs and spool replays of the
@@ -53,7 +59,9 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
-    /// A builder for a sink that POSTs to `url` (`http://` or `https://`).
+    /// A builder for a sink that POSTs to `url` (`http://` or `https://`). Requests go to
+    /// this URL and the [fallbacks](HttpSinkBuilder::fallback) only: a redirect is never
+    /// followed, and its batch is dead-lettered (see [`HttpSink`]).
     pub fn builder(url: impl Into<String>) -> HttpSinkBuilder {
         HttpSinkBuilder {
             name: "http".into(),
@@ -297,6 +305,9 @@ impl HttpSinkBuilder {
             ));
         }
         let mut client = reqwest::Client::builder()
+            // Requests reach the configured endpoints only: never the events, nor the
+            // headers' secrets, to an origin a 3xx names.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
             .tls_built_in_root_certs(true)

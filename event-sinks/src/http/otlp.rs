@@ -157,7 +157,9 @@ pub(crate) fn encode<'a>(envelopes: impl Iterator<Item = &'a [u8]>, encoding: En
     if encoding == Encoding::Json {
         let mut value = serde_json::to_value(&request).expect("an OTLP request always serializes");
         drop_empty(&mut value);
-        serde_json::to_vec(&value).expect("a JSON value always serializes")
+        let mut body = Vec::new();
+        event_core::write_json(&mut body, &value).expect("a JSON value always serializes");
+        body
     } else {
         request.encode_to_vec()
     }
@@ -374,6 +376,32 @@ mod tests {
     use super::*;
 
     const ENVELOPE: &str = r#"{"timestamp":"2026-11-21T10:30:00.123456Z","event_id":"0193a6f0-0000-7000-8000-000000000001","event_name":"user_login","event_type":"security","event_version":"1.1","level":"WARN","service":"checkout","environment":"prod","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","user_id":"u1","source":{"module":"app","line":7},"metadata":{"attempts":3,"big":18446744073709551615,"ok":false,"event_id":"shadow","tags":["a"],"ratio":0.5}}"#;
+
+    #[test]
+    fn otlp_json_escapes_del_and_c1_controls() {
+        for c in '\u{7f}'..='\u{9f}' {
+            let envelope = serde_json::to_vec(&serde_json::json!({
+                "timestamp": "2026-11-21T10:30:00.123456Z",
+                "event_name": "user_login",
+                "service": format!("s{c}"),
+                "metadata": { "note": format!("x{c}y") },
+            }))
+            .unwrap();
+            let body = encode(std::iter::once(&envelope[..]), Encoding::Json);
+            let body = String::from_utf8(body).unwrap();
+            assert!(!body.contains(c), "raw {c:?} in {body}");
+            assert!(
+                body.contains(&format!("x\\u{:04x}y", u32::from(c))),
+                "{body}"
+            );
+            let request: ExportLogsServiceRequest = serde_json::from_str(&body).unwrap();
+            let record = &request.resource_logs[0].scope_logs[0].log_records[0];
+            assert_eq!(
+                attribute(&record.attributes, "note"),
+                &Any::StringValue(format!("x{c}y"))
+            );
+        }
+    }
 
     fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> &'a Any {
         attributes

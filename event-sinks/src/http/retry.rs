@@ -2,8 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
 
 /// How the HTTP sink retries a batch.
 ///
@@ -71,6 +71,13 @@ pub(crate) enum Verdict {
         retry_after: Option<Duration>,
         reason: String,
     },
+    /// 3xx: the endpoint wants the batch elsewhere. The client follows no redirect: a 301,
+    /// 302 or 303 would turn the POST into a body-less GET whose 2xx counts the events
+    /// delivered, a 307 or 308 would send them and the configured headers to an origin the
+    /// user never configured. So never retried; the batch is dead-lettered. `reason` names the
+    /// `Location` (see [`shown_location`]); the answer's body is not kept, as it often repeats
+    /// the `Location` verbatim, credentials and all.
+    Redirect { status: u16, reason: String },
     /// Any other status: never retried; the batch is dead-lettered. `answer` is the start of
     /// the server's answer, for the dead-letter file only.
     Permanent {
@@ -80,10 +87,16 @@ pub(crate) enum Verdict {
     },
 }
 
-/// Classifies a status and its headers.
-pub(crate) fn classify(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Verdict {
+/// Classifies a status and its headers, from a request to `url`.
+pub(crate) fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    url: &Url,
+    now: SystemTime,
+) -> Verdict {
     match status.as_u16() {
         200..=299 => Verdict::Delivered,
+        300..=399 => redirect(status, headers, url),
         413 => Verdict::Split,
         408 | 429 | 500 | 502 | 503 | 504 => Verdict::Retry {
             answered: true,
@@ -96,6 +109,58 @@ pub(crate) fn classify(status: StatusCode, headers: &HeaderMap, now: SystemTime)
             answer: String::new(),
         },
     }
+}
+
+/// A 3xx answer to a request to `url`.
+fn redirect(status: StatusCode, headers: &HeaderMap, url: &Url) -> Verdict {
+    let target = match headers.get(LOCATION) {
+        None => "without a Location".to_owned(),
+        Some(value) => match shown_location(value, url) {
+            Some(location) => format!("with Location: {location}"),
+            None => "with a Location that is not an http(s) URL".to_owned(),
+        },
+    };
+    Verdict::Redirect {
+        status: status.as_u16(),
+        reason: format!(
+            "{} {target}; redirects are never followed: configure the final URL",
+            describe(status)
+        ),
+    }
+}
+
+/// The most bytes of a `Location` shown.
+const LOCATION_MAX: usize = 512;
+
+/// A `Location` as shown in errors and the dead-letter file: resolved against the request's
+/// `url` (so it can be configured as is), without userinfo (a password), query or fragment
+/// (tokens, or the endpoint's own query echoed back, secrets included), at most
+/// `LOCATION_MAX` bytes. `None` unless it is an http(s) URL.
+fn shown_location(value: &HeaderValue, url: &Url) -> Option<String> {
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let mut location = url.join(text.trim()).ok()?;
+    if !matches!(location.scheme(), "http" | "https") {
+        return None;
+    }
+    // Both succeed for http(s) URLs, which always have a host.
+    let _ = location.set_username("");
+    let _ = location.set_password(None);
+    let had_query = location.query().is_some();
+    location.set_query(None);
+    location.set_fragment(None);
+    let mut shown = String::from(location);
+    if shown.len() > LOCATION_MAX {
+        let mut end = LOCATION_MAX;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+        shown.push('…');
+    }
+    if had_query {
+        shown.push_str(" (query not shown)");
+    }
+    Some(shown)
 }
 
 /// Classifies a request that got no status.
@@ -152,6 +217,14 @@ mod tests {
         headers
     }
 
+    fn url() -> Url {
+        Url::parse("https://ingest.example:8443/v1/logs?password=p-secret").unwrap()
+    }
+
+    fn classify(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Verdict {
+        super::classify(status, headers, &url(), now)
+    }
+
     #[test]
     fn statuses_are_classified_as_the_spec_says() {
         let now = SystemTime::now();
@@ -159,6 +232,13 @@ mod tests {
         for code in [200, 201, 202, 204] {
             let status = StatusCode::from_u16(code).unwrap();
             assert_eq!(classify(status, &empty, now), Verdict::Delivered, "{code}");
+        }
+        for code in [300, 301, 302, 303, 304, 307, 308] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(
+                matches!(classify(status, &empty, now), Verdict::Redirect { status, .. } if status == code),
+                "{code}"
+            );
         }
         for code in [408, 429, 500, 502, 503, 504] {
             let status = StatusCode::from_u16(code).unwrap();
@@ -181,6 +261,92 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    fn redirect_reason(location: &[u8]) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, HeaderValue::from_bytes(location).unwrap());
+        match classify(StatusCode::MOVED_PERMANENTLY, &headers, SystemTime::now()) {
+            Verdict::Redirect { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_redirect_names_its_location_without_secrets() {
+        assert_eq!(
+            redirect_reason(b"https://new.example/v2/logs"),
+            "HTTP 301 Moved Permanently with Location: https://new.example/v2/logs; \
+             redirects are never followed: configure the final URL"
+        );
+        let reason = match classify(
+            StatusCode::TEMPORARY_REDIRECT,
+            &HeaderMap::new(),
+            SystemTime::now(),
+        ) {
+            Verdict::Redirect { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            reason.starts_with("HTTP 307 Temporary Redirect without a Location;"),
+            "{reason}"
+        );
+        // Userinfo, query and fragment never shown; relative references resolved.
+        for (location, shown) in [
+            (
+                &b"https://user:p-secret@new.example/v2?token=t-secret#f-secret"[..],
+                "https://new.example/v2 (query not shown)",
+            ),
+            (
+                b"//u-secret:p-secret@other.example/x",
+                "https://other.example/x",
+            ),
+            (
+                b"http:u-secret:p-secret@other.example/x",
+                "http://other.example/x",
+            ),
+            (
+                b"/v2/logs?password=p-secret",
+                "https://ingest.example:8443/v2/logs (query not shown)",
+            ),
+            (
+                b"HTTP://u-secret@Other.Example:80/x",
+                "http://other.example/x",
+            ),
+        ] {
+            let reason = redirect_reason(location);
+            assert!(
+                reason.contains(&format!("with Location: {shown};")),
+                "{location:?}: {reason}"
+            );
+            assert!(!reason.contains("-secret"), "{reason}");
+        }
+        for location in [&b"mailto:p-secret@example.com"[..], b"http://[::1"] {
+            let reason = redirect_reason(location);
+            assert!(
+                reason.contains("with a Location that is not an http(s) URL;"),
+                "{reason}"
+            );
+            assert!(!reason.contains("-secret"), "{reason}");
+        }
+        // Clipped.
+        let long = format!("https://new.example/{}", "a".repeat(4000));
+        let reason = redirect_reason(long.as_bytes());
+        let shown = reason
+            .split_once("Location: ")
+            .unwrap()
+            .1
+            .split_once(';')
+            .unwrap()
+            .0;
+        assert_eq!(shown.len(), LOCATION_MAX + '…'.len_utf8(), "{shown}");
+        assert!(shown.ends_with('…'));
+        // Bytes that are not UTF-8 (allowed in a header) do not break it.
+        let reason = redirect_reason(b"https://new.example/caf\xe9");
+        assert!(
+            reason.contains("https://new.example/caf%EF%BF%BD;"),
+            "{reason}"
+        );
     }
 
     #[test]

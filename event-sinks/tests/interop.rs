@@ -48,7 +48,7 @@ fn query(client: &reqwest::blocking::Client, sql: &str) -> String {
 
 /// The `CREATE TABLE` the README shows, so what users copy is what is tested.
 fn readme_create_table() -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let start = readme
         .find("CREATE TABLE events")
         .expect("the README shows a CREATE TABLE for ClickHouse");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Response, StatusCode};
-use axum::routing::post;
+use axum::routing::any;
 use axum::Router;
 
 /// What the server does with one request.
@@ -25,11 +25,16 @@ pub enum Fault {
     Hang(Duration),
     /// Answer with this status, `Content-Type` and body.
     Answer(u16, &'static str, Vec<u8>),
+    /// Answer with this (3xx) status, a `Location` header, and a body repeating it (as many
+    /// servers do).
+    Redirect(u16, String),
 }
 
 /// One request as received.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The method: any is recorded, so a followed redirect turned into a GET shows too.
+    pub method: String,
     /// `Idempotency-Key`.
     pub key: String,
     /// The body as sent (compressed if it was).
@@ -114,7 +119,7 @@ impl FaultServer {
                 .unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = Router::new().fallback(post(receive)).with_state(state);
+                let app = Router::new().fallback(any(receive)).with_state(state);
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
@@ -214,6 +219,7 @@ impl Drop for FaultServer {
 
 async fn receive(
     State(shared): State<Arc<Shared>>,
+    method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
     raw: Bytes,
@@ -249,9 +255,11 @@ async fn receive(
         None | Some(Fault::Reset) | Some(Fault::Hang(_)) => 200,
         Some(Fault::Status(code))
         | Some(Fault::RetryAfter(code, _))
-        | Some(Fault::Answer(code, _, _)) => *code,
+        | Some(Fault::Answer(code, _, _))
+        | Some(Fault::Redirect(code, _)) => *code,
     };
     let received = Received {
+        method: method.to_string(),
         key: header(&headers, "idempotency-key"),
         raw: raw.to_vec(),
         body,
@@ -284,6 +292,11 @@ async fn receive(
             .status(StatusCode::from_u16(code).unwrap())
             .header("content-type", content_type)
             .body(Body::from(body))
+            .unwrap(),
+        Some(Fault::Redirect(code, location)) => Response::builder()
+            .status(StatusCode::from_u16(code).unwrap())
+            .header("location", &location)
+            .body(Body::from(format!("Redirecting to {location}")))
             .unwrap(),
         Some(Fault::Reset) => {
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![

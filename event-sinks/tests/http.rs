@@ -163,6 +163,43 @@ fn the_status_matrix() {
         let last_error = case.stats.last_error.unwrap();
         assert!(!last_error.contains("scripted"), "{last_error}");
     }
+    // Redirects: never followed (the origin named gets no request, so neither the events nor
+    // the headers reach it), never retried; dead-lettered with the status and the Location,
+    // shown without userinfo or query, and the body repeating it is not kept.
+    for code in [301, 302, 303, 307, 308] {
+        let elsewhere = FaultServer::start();
+        let location = format!(
+            "http://u-secret:p-secret@{}/moved?token=t-secret",
+            elsewhere.addr
+        );
+        let case = run_case(Fault::Redirect(code, location));
+        let followed: Vec<String> = elsewhere
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(followed.is_empty(), "{code}: followed: {followed:?}");
+        assert_eq!(case.requests, 1, "{code}");
+        assert_eq!(case.stats.retried, 0, "{code}");
+        assert_eq!(case.stats.delivered, 0, "{code}");
+        assert_eq!(case.stats.dead_lettered, 4, "{code}");
+        assert_eq!(case.dead.len(), 4, "{code}");
+        let shown = format!(
+            "with Location: http://{}/moved (query not shown); redirects are never followed",
+            elsewhere.addr
+        );
+        for line in &case.dead {
+            assert_eq!(line["status"], code, "{code}");
+            let reason = line["reason"].as_str().unwrap();
+            assert!(reason.starts_with(&format!("HTTP {code}")), "{reason}");
+            assert!(reason.contains(&shown), "{reason}");
+            assert!(!line.to_string().contains("-secret"), "{line}");
+            assert_eq!(line["event"]["event_name"], "job_finished");
+        }
+        let last_error = case.stats.last_error.unwrap();
+        assert!(last_error.contains(&shown), "{last_error}");
+        assert!(!last_error.contains("-secret"), "{last_error}");
+    }
     // 413: split in halves, each delivered.
     let case = run_case(Fault::Status(413));
     assert_eq!(case.requests, 3);
