@@ -1,4 +1,4 @@
-//! The comparison runner (issue 4, SPEC §11): the same 10-field event, in one process run,
+//! The comparison runner: the same 10-field event, in one process run,
 //! through this framework and through the stacks users would otherwise pick.
 //!
 //! - `ours-file`: `emit!` → `EventLayer` → `FileSink`, queue policy `Block`;

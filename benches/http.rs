@@ -1,4 +1,4 @@
-//! `HttpSink` against the OpenTelemetry Rust SDK (issue 5): the same 10-field event, from one
+//! `HttpSink` against the OpenTelemetry Rust SDK: the same 10-field event, from one
 //! emitting thread to the same loopback receiver, timed from the first emit until the stack is
 //! done: our flush returned (everything delivered), or the SDK's `force_flush` returned (its
 //! last export answered; what it dropped never arrives).

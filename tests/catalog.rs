@@ -1,5 +1,5 @@
 //! The catalog lists every event type linked into the binary, and `check_catalog` reports two
-//! types that share a name and version but not their fields (SPEC §8).
+//! types that share a name and version but not their fields.
 
 use event_core::{catalog, check_catalog, Event, Version};
 

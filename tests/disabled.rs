@@ -1,4 +1,4 @@
-//! `emit!` with nothing listening costs no allocation (SPEC §4): no subscriber, or a filter that
+//! `emit!` with nothing listening costs no allocation: no subscriber, or a filter that
 //! disables the event. Alone in its binary: it installs a counting global allocator.
 
 mod support;

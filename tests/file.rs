@@ -1,4 +1,4 @@
-//! `FileSink` end to end (SPEC §7.3), with an injected clock: rotation by size and interval,
+//! `FileSink` end to end, with an injected clock: rotation by size and interval,
 //! gzip, retention at startup and while running, no line split or lost, mode 0600.
 
 mod support;

@@ -1,5 +1,5 @@
 //! Canary secrets in treated fields never reach `render_metadata`, `Debug`, or an error
-//! message (SPEC §12).
+//! message.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The pipeline end to end (SPEC §4–§7): envelope, span context, other layers, conservation
+//! The pipeline end to end: envelope, span context, other layers, conservation
 //! under overload, isolation, faults, flush and shutdown.
 
 mod support;

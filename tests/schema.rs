@@ -1,4 +1,4 @@
-//! Schemas (SPEC §3.4, §8): rendered events validate against their own `json_schema()`,
+//! Schemas: rendered events validate against their own `json_schema()`,
 //! schemas match committed golden files (fingerprints included, so a fingerprint that changes
 //! between builds fails here), and fingerprints change exactly when the wire format does.
 //!

@@ -1,4 +1,4 @@
-//! The envelope (SPEC §5): one JSON object per event, keys in a fixed order, absent keys
+//! The envelope: one JSON object per event, keys in a fixed order, absent keys
 //! omitted, written straight from the typed event: the frame by `json`, the values by serde
 //! (no intermediate `Value`).
 
@@ -133,7 +133,8 @@ fn write_object<E: Event>(
     out.extend_from_slice(&config.resource_json);
     let fields = E::schema().fields();
     for (index, name) in config.context.names().iter().enumerate() {
-        // A payload field with this key overrides the span's value (SPEC §5), unless `None`.
+        // A payload field with this key overrides the span's value (the event is more specific
+        // than an enclosing span), unless it is `None`.
         let from_payload = fields.iter().any(|f| f.in_envelope() && f.key() == name)
             && write_fields(out, event, Select::EnvelopeField(name), false, ctx, current)? > 0;
         if !from_payload {

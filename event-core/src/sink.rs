@@ -1,4 +1,4 @@
-//! The `Sink` trait (SPEC §7.6): where a pipeline delivers encoded events, a batch at a time.
+//! The `Sink` trait: where a pipeline delivers encoded events, a batch at a time.
 
 use std::cell::Cell;
 use std::fmt;
@@ -17,8 +17,17 @@ use crate::stats::DropReason;
 ///
 /// Each sink runs on its own worker thread with its own queue, so a slow or stuck sink delays
 /// no other sink and never the code that emits. The methods are `async`: the worker drives them
-/// on a current-thread tokio runtime, so a sink may use tokio's timers and I/O. The futures need
-/// not be `Send`. A panic in a sink is caught and counted; the worker goes on.
+/// on a current-thread tokio runtime with timers and I/O enabled, so a sink may use
+/// `tokio::time`, `tokio::net` (enable tokio's `net` feature in your crate) and
+/// `tokio::task::spawn_blocking`. The futures need not be `Send`. A panic in a sink is caught
+/// and counted; the worker goes on.
+///
+/// Nothing a sink does re-enters a pipeline: the worker thread and every thread of its runtime
+/// are [silenced](crate::silence_current_thread), so a sink's own `tracing` calls and `emit!`s
+/// reach no subscriber (a sink reports trouble through its `SinkError`s, which end up in
+/// `SinkStats::last_error`). Start threads of your own with [`spawn_silenced`](crate::spawn_silenced):
+/// a plain `std::thread::spawn` would use the app's global subscriber, and whatever it logged or
+/// emitted would come back to the sink.
 ///
 /// See `examples/custom_sink.rs` for a complete sink.
 ///
@@ -136,7 +145,7 @@ pub struct BatchEvent<'a> {
 }
 
 impl<'a> BatchEvent<'a> {
-    /// The envelope (SPEC §5): one JSON object, one line, no trailing newline. Control
+    /// The envelope: one JSON object, one line, no trailing newline. Control
     /// characters inside values are escaped, so it never contains a raw newline.
     pub fn json(&self) -> &'a [u8] {
         self.json
@@ -166,7 +175,7 @@ impl<'a> BatchEvent<'a> {
 }
 
 /// Where a sink that [took over](Batch::take_over) its batches reports what became of their
-/// events (SPEC §7.1). Cheap to clone; usable from any thread.
+/// events, so each one is counted exactly once. Cheap to clone; usable from any thread.
 ///
 /// Every counted event is reported once as [`delivered`](Self::delivered),
 /// [`spooled`](Self::spooled), [`dead_lettered`](Self::dead_lettered) or

@@ -1,4 +1,4 @@
-//! `StdoutSink` (SPEC §7.2): NDJSON or human-readable lines on standard output.
+//! `StdoutSink`: NDJSON or human-readable lines on standard output.
 
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};

@@ -1,4 +1,4 @@
-//! The spool survives SIGKILL (issue 5, SPEC §7.4): a child process emitting under load while
+//! The spool survives SIGKILL: a child process emitting under load while
 //! its endpoint is down is killed at a random point, 20 times; after each kill, a restarted
 //! child with the endpoint up delivers every event that had reached the spool, and no restart
 //! fails.

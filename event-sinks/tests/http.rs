@@ -1,4 +1,4 @@
-//! `HttpSink` against loopback servers with scripted faults (SPEC §7.4): the status matrix,
+//! `HttpSink` against loopback servers with scripted faults: the status matrix,
 //! retries, fail-over, the spool, dead letters, idempotency, and conservation in every case.
 
 mod support;

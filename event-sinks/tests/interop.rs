@@ -1,4 +1,4 @@
-//! Interop with a real ClickHouse server (SPEC §12, issue 5): 100,000 events through `HttpSink`
+//! Interop with a real ClickHouse server: 100,000 events through `HttpSink`
 //! with the `ClickHouse` format and gzip land as 100,000 rows with 100,000 distinct event ids,
 //! in the table the README's `CREATE TABLE` makes.
 //!

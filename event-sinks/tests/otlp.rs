@@ -1,4 +1,4 @@
-//! `HttpSink`'s OTLP/HTTP formats (SPEC §7.4): the bodies decode with the
+//! `HttpSink`'s OTLP/HTTP formats: the bodies decode with the
 //! `opentelemetry-proto` types into one `LogRecord` per event whose name, time, severity, ids,
 //! resource and attributes say exactly what the envelope says; partial successes are counted,
 //! never retried.

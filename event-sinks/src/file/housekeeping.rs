@@ -48,9 +48,9 @@ impl Housekeeping {
         let (jobs, receiver) = mpsc::channel();
         let last_error = Arc::new(Mutex::new(None));
         let errors = Arc::clone(&last_error);
-        let thread = std::thread::Builder::new()
-            .name("event-file-housekeeping".into())
-            .spawn(move || run(receiver, &naming, retention, &*clock, &errors))?;
+        let thread = event_core::spawn_silenced("event-file-housekeeping", move || {
+            run(receiver, &naming, retention, &*clock, &errors)
+        })?;
         Ok(Housekeeping {
             jobs: Some(jobs),
             thread: Some(thread),
@@ -96,7 +96,6 @@ fn run(
     clock: &dyn Clock,
     errors: &Mutex<Option<String>>,
 ) {
-    let _silence = tracing_core::dispatcher::set_default(&tracing_core::Dispatch::none());
     for job in jobs {
         let result = match job {
             Job::Compress(path) => compress(&path),

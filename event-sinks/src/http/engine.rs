@@ -199,17 +199,13 @@ impl Engine {
 
     /// Runs the engine on the calling thread until it stops.
     pub(crate) fn run(self: Arc<Self>) {
-        let _silence = tracing_core::dispatcher::set_default(&tracing_core::Dispatch::none());
+        // Runs on a silenced thread (see `HttpSink::attach`).
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name("event-http-blocking")
             // The blocking threads (encoding, DNS) stay silent too: whatever a dependency
             // logs there must not reach the app's subscriber, nor come back to us.
-            .on_thread_start(|| {
-                let guard = tracing_core::dispatcher::set_default(&tracing_core::Dispatch::none());
-                SILENCE.with(|silence| *silence.borrow_mut() = Some(guard));
-            })
-            .on_thread_stop(|| SILENCE.with(|silence| drop(silence.borrow_mut().take())))
+            .on_thread_start(event_core::silence_current_thread)
             .build()
         {
             Ok(runtime) => runtime,
@@ -1092,12 +1088,6 @@ impl Engine {
             Err(err) => classify_error(&err),
         }
     }
-}
-
-thread_local! {
-    /// A blocking thread's no-op dispatcher, for as long as the thread runs.
-    static SILENCE: std::cell::RefCell<Option<tracing_core::dispatcher::DefaultGuard>> =
-        const { std::cell::RefCell::new(None) };
 }
 
 /// The endpoint took the chunk with `key`: nothing is set aside any more, and the chunk is no

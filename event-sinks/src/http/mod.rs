@@ -1,4 +1,4 @@
-//! `HttpSink` (SPEC §7.4): batches of events POSTed to an HTTP endpoint, retried with backoff,
+//! `HttpSink`: batches of events POSTed to an HTTP endpoint, retried with backoff,
 //! failed over to fallbacks, spooled to disk while every endpoint is failing, and
 //! dead-lettered when an endpoint refuses them for good.
 
@@ -431,9 +431,7 @@ impl Sink for HttpSink {
         };
         let engine = Engine::new(config, outcomes, self.spool.take(), self.dead_letter.take());
         let runner = Arc::clone(&engine);
-        match std::thread::Builder::new()
-            .name(format!("event-http-{}", self.name))
-            .spawn(move || runner.run())
+        match event_core::spawn_silenced(format!("event-http-{}", self.name), move || runner.run())
         {
             Ok(thread) => {
                 self.engine = Some(engine);

@@ -1,4 +1,4 @@
-//! OTLP/HTTP logs (SPEC §7.4): one `LogRecord` per envelope, built with the
+//! OTLP/HTTP logs: one `LogRecord` per envelope, built with the
 //! `opentelemetry-proto` types, encoded as protobuf or as OTLP/JSON.
 //!
 //! The mapping (also in the README):

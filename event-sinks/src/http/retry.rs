@@ -1,4 +1,4 @@
-//! How the HTTP sink reads an answer (SPEC §7.4): what is retried, how long it waits.
+//! How the HTTP sink reads an answer: what is retried, how long it waits.
 
 use std::time::{Duration, SystemTime};
 
