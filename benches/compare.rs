@@ -10,7 +10,7 @@
 //! - `L`: the limit, a loop of `serde_json::to_writer` of an equivalent struct with an RFC 3339
 //!   µs timestamp into a 64 KiB `BufWriter<File>` (behind a mutex, shared by the threads).
 //!
-//! Run: `cargo bench --bench compare` (`COMPARE_EVENTS=100000` for a quick run,
+//! Run: `cargo bench -p event-benches --bench compare` (`COMPARE_EVENTS=100000` for a quick run,
 //! `COMPARE_ONLY=ours-null,A` for some stacks and no table, `COMPARE_QUEUE_BYTES` for our sink
 //! queue bound, 16 MiB by default; `--features bench-mimalloc` runs every stack on mimalloc).
 //! The table is printed and written to `target/bench-compare.md` (`-mimalloc.md` with mimalloc).

@@ -1,4 +1,4 @@
-//! Criterion micro-benchmarks of the caller's side (`cargo bench --bench emit`): a disabled
+//! Criterion micro-benchmarks of the caller's side (`cargo bench -p event-benches --bench emit`): a disabled
 //! `emit!`, rendering an event's metadata (the worker's serialization), and `emit!` into a
 //! layer whose sink discards. The comparison with other stacks is `benches/compare.rs`.
 

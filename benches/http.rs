@@ -14,7 +14,7 @@
 //!
 //! Each stack runs `HTTP_BENCH_RUNS` times (default 3), each run in a child process of its own,
 //! with `HTTP_BENCH_EVENTS` events (default 200,000); the median run is reported, with what
-//! landed. Run: `cargo bench --bench http`. The table is printed and written to
+//! landed. Run: `cargo bench -p event-benches --bench http`. The table is printed and written to
 //! `target/bench-http.md`.
 
 use std::io::Read;
@@ -267,7 +267,7 @@ fn main() {
     }
     let tuned = rows[3].1;
     let mut table = format!(
-        "`cargo bench --bench http`: {events} events, one emitting thread, median of {runs} runs\n\n\
+        "`cargo bench -p event-benches --bench http`: {events} events, one emitting thread, median of {runs} runs\n\n\
          | stack | events/s until done | × otel-tuned | landed / emitted | bytes on the wire per event |\n\
          |---|---|---|---|---|\n"
     );

@@ -2,7 +2,7 @@
 //! (events go to the disk spool), then the primary back (the spool drains into it). The two
 //! receivers are small local servers started here, so the example runs anywhere.
 //!
-//! Run with `cargo run --example http_failover`.
+//! Run with `cargo run -p event-sinks --example http_failover`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,9 +2,10 @@
 //! schemas match committed golden files (fingerprints included, so a fingerprint that changes
 //! between builds fails here), and fingerprints change exactly when the wire format does.
 //!
-//! Regenerate the golden files with `UPDATE_SNAPSHOTS=1 cargo test --test schema` and review
+//! Regenerate the golden files with `UPDATE_SNAPSHOTS=1 cargo test -p event-core --test schema` and review
 //! the diff.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;
