@@ -9,7 +9,12 @@ pub enum LoginResult {
 
 /// A user tried to log in.
 #[derive(Event)]
-#[event(kind = "security", version = "1.1", level = "info", name = "user_login_attempted")]
+#[event(
+    kind = "security",
+    version = "1.1",
+    level = "info",
+    name = "user_login_attempted"
+)]
 pub struct UserLoginAttempt {
     pub user_id: String,
     #[event(pii)]

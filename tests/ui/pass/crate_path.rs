@@ -12,5 +12,8 @@ pub struct OrderPlaced {
 }
 
 fn main() {
-    assert_eq!(<OrderPlaced as telemetry::events::Event>::NAME, "order_placed");
+    assert_eq!(
+        <OrderPlaced as telemetry::events::Event>::NAME,
+        "order_placed"
+    );
 }

@@ -19,9 +19,17 @@ pub struct OrderPlaced {
 }
 
 fn main() {
-    let order = OrderPlaced { order_id: 1, coupon: None, note: Some("n".into()), wrapped: mine::Option { value: 3 } };
+    let order = OrderPlaced {
+        order_id: 1,
+        coupon: None,
+        note: Some("n".into()),
+        wrapped: mine::Option { value: 3 },
+    };
     let metadata = event_core::render_metadata(&order, None);
-    assert_eq!(metadata, serde_json::json!({ "order_id": 1, "note": "n", "wrapped": { "value": 3 } }));
+    assert_eq!(
+        metadata,
+        serde_json::json!({ "order_id": 1, "note": "n", "wrapped": { "value": 3 } })
+    );
     let fields = OrderPlaced::schema().fields();
     assert!(fields[1].optional() && fields[2].optional() && !fields[3].optional());
 }

@@ -1,7 +1,7 @@
 use event_core::Event;
 
 /// A node of a tree was moved; `Self` may appear in field types.
-#[derive(Event, )]
+#[derive(Event)]
 #[event(kind = "business")]
 pub struct NodeMoved {
     pub node_id: u64,
@@ -24,6 +24,15 @@ impl serde::Serialize for NodeMoved {
 }
 
 fn main() {
-    let moved = NodeMoved { node_id: 1, children: vec![Box::new(NodeMoved { node_id: 2, children: vec![] })] };
-    assert_eq!(event_core::render_metadata(&moved, None), serde_json::json!({ "node_id": 1, "children": [2] }));
+    let moved = NodeMoved {
+        node_id: 1,
+        children: vec![Box::new(NodeMoved {
+            node_id: 2,
+            children: vec![],
+        })],
+    };
+    assert_eq!(
+        event_core::render_metadata(&moved, None),
+        serde_json::json!({ "node_id": 1, "children": [2] })
+    );
 }

@@ -9,5 +9,8 @@ fn main() {
     assert_eq!(CacheWarmed::NAME, "cache_warmed");
     assert_eq!(CacheWarmed::VERSION.to_string(), "2.0");
     assert_eq!(format!("{:?}", CacheWarmed), "CacheWarmed");
-    assert_eq!(event_core::render_metadata(&CacheWarmed, None), serde_json::json!({}));
+    assert_eq!(
+        event_core::render_metadata(&CacheWarmed, None),
+        serde_json::json!({})
+    );
 }
