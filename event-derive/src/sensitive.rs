@@ -104,6 +104,30 @@ impl Class {
 mod tests {
     use super::*;
 
+    /// The word lists as the derive's rustdoc and the README print them: exactly these words,
+    /// in this order, so the documentation can never fall behind the code.
+    #[test]
+    fn the_documented_word_lists_are_the_real_ones() {
+        let docs = [
+            ("derive.md", include_str!("../../event-core/src/derive.md")),
+            ("README.md", include_str!("../../README.md")),
+        ];
+        for (file, text) in docs {
+            for (list, words) in [("| secret | ", SECRET_WORDS), ("| PII | ", PII_WORDS)] {
+                let row = text
+                    .lines()
+                    .find(|line| line.starts_with(list))
+                    .unwrap_or_else(|| panic!("{file} has no `{list}` row"));
+                let cell = row[list.len()..].split(" | ").next().unwrap();
+                let documented: Vec<&str> = cell
+                    .split(", ")
+                    .map(|word| word.split(' ').next().unwrap().trim_matches('`'))
+                    .collect();
+                assert_eq!(documented, words, "{file}, row `{list}`");
+            }
+        }
+    }
+
     #[test]
     fn finds_words_on_part_boundaries() {
         assert_eq!(find_word("password", SECRET_WORDS), Some("password"));
