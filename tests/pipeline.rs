@@ -417,6 +417,53 @@ fn filtered_out_events_are_not_emitted() {
     assert_eq!(sink.events()[0]["event_name"], "user_login_attempt");
 }
 
+/// The README's advice for a service whose logs are filtered at `warn`: a filter on the `fmt`
+/// layer alone keeps INFO events flowing to the event layer, and a global one would not.
+#[test]
+fn a_filter_on_the_fmt_layer_alone_keeps_info_events() {
+    let sink = MemorySink::new();
+    let fmt = SharedBuffer::default();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(fmt.clone())
+                .with_filter(tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        emit!(CacheWarmed); // INFO
+        emit!(login_attempt()); // WARN
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(guard.stats().emitted, 2);
+    let names: Vec<_> = sink
+        .events()
+        .iter()
+        .map(|e| e["event_name"].clone())
+        .collect();
+    assert_eq!(names, ["cache_warmed", "user_login_attempt"]);
+    let fmt = fmt.text();
+    assert!(
+        fmt.contains("user_login_attempt") && !fmt.contains("cache_warmed"),
+        "{fmt}"
+    );
+
+    // The trap: the same filter on the whole subscriber hides the INFO event from the layer.
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("warn"))
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        emit!(CacheWarmed);
+        emit!(login_attempt());
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(guard.stats().emitted, 1);
+    assert_eq!(sink.len(), 1);
+}
+
 #[test]
 fn configuration_mistakes_are_build_errors() {
     let err = EventLayer::builder()

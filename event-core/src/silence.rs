@@ -30,15 +30,20 @@ pub fn silence_current_thread() {
     if SILENCED.with(|silenced| silenced.replace(true)) {
         return;
     }
-    let guard = dispatcher::set_default(&Dispatch::none());
+    let mut guard = Some(dispatcher::set_default(&Dispatch::none()));
     // A thread-local destructor runs on the thread itself, where the guard must be dropped.
-    // If thread-locals are already being torn down, the guard simply lives to the end.
-    let _ = GUARD.try_with(|slot| *slot.borrow_mut() = Some(guard));
+    let kept = GUARD.try_with(|slot| *slot.borrow_mut() = guard.take());
+    if kept.is_err() {
+        // Thread-locals are being torn down: keep the no-op dispatcher for the little that
+        // is left of the thread rather than restore the app's.
+        std::mem::forget(guard);
+    }
 }
 
 /// Whether the calling thread is silenced.
 pub fn is_silenced() -> bool {
-    SILENCED.try_with(Cell::get).unwrap_or(true)
+    // A `const` cell without a destructor is readable for the thread's whole life.
+    SILENCED.with(Cell::get)
 }
 
 /// Spawns a named thread that runs silenced, as [`std::thread::Builder::spawn`] does

@@ -19,11 +19,9 @@ mod symbol;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
-/// Derives `event_core::Event`, a redacting `Debug`, and the catalog registration.
-///
-/// This macro is defined in the `event-derive` crate. Depend on `event_core` instead: it
-/// re-exports the macro as `event_core::Event`, with the reference of its attributes and
-/// compile-time rules.
+// Derives `event_core::Event`, a redacting `Debug`, and the catalog registration. No doc
+// comment: rustdoc would append it to `event_core::Event`'s reference, which is the page users
+// read (depend on `event_core`, which re-exports this macro).
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

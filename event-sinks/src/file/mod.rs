@@ -92,7 +92,8 @@ impl FileSinkBuilder {
         self
     }
 
-    /// Gzips rotated files (on a background thread).
+    /// Gzips rotated files (on a background thread). Needs the cargo feature `gzip` (on by
+    /// default); without it, [`build`](Self::build) returns a `BuildError` that says so.
     pub fn gzip(mut self, enabled: bool) -> Self {
         self.gzip = enabled;
         self

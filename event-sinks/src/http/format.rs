@@ -155,7 +155,11 @@ fn clickhouse_row(envelope: &[u8], out: &mut Vec<u8>) {
     };
     for value in row.values_mut() {
         if value.is_object() || value.is_array() {
-            *value = serde_json::Value::String(value.to_string());
+            // The column keeps this text as it is: DEL and C1 controls escaped inside it too.
+            let mut nested = Vec::new();
+            event_core::write_json(&mut nested, &*value)
+                .expect("writing JSON into a Vec cannot fail");
+            *value = serde_json::Value::String(String::from_utf8_lossy(&nested).into_owned());
         }
     }
     event_core::write_json(&mut *out, &row).expect("writing JSON into a Vec cannot fail");
@@ -202,8 +206,10 @@ mod tests {
             assert!(row.contains(&format!("s\\u{:04x}", u32::from(c))), "{row}");
             let back: serde_json::Value = serde_json::from_str(row.trim_end()).unwrap();
             assert_eq!(back["service"], format!("s{c}"));
-            let metadata: serde_json::Value =
-                serde_json::from_str(back["metadata"].as_str().unwrap()).unwrap();
+            // What the column stores: still escaped, and the original once parsed.
+            let column = back["metadata"].as_str().unwrap();
+            assert!(!column.contains(c), "raw {c:?} in the column {column}");
+            let metadata: serde_json::Value = serde_json::from_str(column).unwrap();
             assert_eq!(metadata["note"], format!("x{c}y"));
         }
     }

@@ -48,6 +48,10 @@ pub use retry::Retry;
 ///
 /// Every request carries an `Idempotency-Key`; retries, fail-overs and spool replays of the
 /// same events send the same key and the same body bytes.
+///
+/// Like curl, the sink uses the proxy named by the `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY`
+/// environment variables unless `NO_PROXY` exempts the host; a proxy for an `http://` endpoint
+/// sees the events and the headers in clear.
 pub struct HttpSink {
     name: String,
     config: Option<Config>,

@@ -226,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_are_classified_as_the_spec_says() {
+    fn statuses_are_classified_as_documented() {
         let now = SystemTime::now();
         let empty = HeaderMap::new();
         for code in [200, 201, 202, 204] {
