@@ -56,6 +56,8 @@ mod events_dropped;
 mod fields;
 mod guard;
 mod hash_key;
+#[cfg(feature = "http")]
+pub mod http;
 mod json;
 mod kind;
 mod layer;
