@@ -35,7 +35,7 @@ fn push_escaped(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A `serde_json` serializer into `out` that also escapes DEL and the C1 controls.
-fn serializer(out: &mut Vec<u8>) -> serde_json::Serializer<&mut Vec<u8>, Escaping> {
+fn serializer<W: io::Write>(out: W) -> serde_json::Serializer<W, Escaping> {
     serde_json::Serializer::with_formatter(out, Escaping)
 }
 
@@ -55,9 +55,7 @@ where
     W: io::Write,
     T: Serialize + ?Sized,
 {
-    value.serialize(&mut serde_json::Serializer::with_formatter(
-        writer, Escaping,
-    ))
+    value.serialize(&mut serializer(writer))
 }
 
 /// `serde_json`'s compact output, with DEL (U+007F) and the C1 controls (U+0080..=U+009F)

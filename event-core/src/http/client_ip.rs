@@ -83,25 +83,15 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        let forwarded: Vec<&[u8]> = headers
-            .get_all(FORWARDED)
-            .iter()
-            .map(|value| value.as_bytes())
-            .collect();
-        let (lines, read): (Vec<&[u8]>, ReadHop) = if forwarded.is_empty() {
-            let lines = headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .map(|value| value.as_bytes())
-                .collect();
-            (lines, x_forwarded_for_hop)
+        let (name, read): (&str, ReadHop) = if headers.contains_key(FORWARDED) {
+            (FORWARDED.as_str(), forwarded_hop)
         } else {
-            (forwarded, forwarded_hop)
+            ("x-forwarded-for", x_forwarded_for_hop)
         };
         let mut client = peer;
         // Later header lines were appended later: walk them, and each one's hops, backwards.
-        for line in lines.iter().rev() {
-            let Ok(line) = std::str::from_utf8(line) else {
+        for line in headers.get_all(name).iter().rev() {
+            let Ok(line) = line.to_str() else {
                 return peer;
             };
             for hop in line.rsplit(',') {
