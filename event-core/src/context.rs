@@ -1,6 +1,7 @@
-//! Correlation fields from enclosing spans, copied to the envelope's top level so an event can
-//! be joined to its request and trace: `request_id`, `trace_id`, `span_id`,
-//! `user_id`, `session_id`, and any added with `.context_field(..)`. Each span keeps the values
+//! Context from enclosing spans, copied into the envelope so an event can be joined to its
+//! request and trace: at the top level `request_id`, `trace_id`, `span_id`, `user_id`,
+//! `session_id` and any added with `.context_field(..)`; the `http.*` span fields as the
+//! `http` object and the `geo.*` ones as `geo`. Each span keeps the values
 //! it recorded in its extensions (never in globals); an event copies, for each field, the value
 //! of the innermost span that has it.
 
@@ -14,8 +15,33 @@ use tracing_core::field::{Field, Visit};
 pub const CORRELATION_FIELDS: [&str; 5] =
     ["trace_id", "span_id", "request_id", "user_id", "session_id"];
 
-/// At most this many context fields in all (the five standard ones included).
-pub(crate) const MAX_CONTEXT_FIELDS: usize = 16;
+/// The members of the envelope's `http` object, in order. A span records them as
+/// `http.method`, `http.route`, … (the request context layer does).
+pub const HTTP_FIELDS: [&str; 6] = [
+    "method",
+    "route",
+    "status",
+    "client_ip",
+    "user_agent",
+    "latency_ms",
+];
+
+/// The members of the envelope's `geo` object, in order, recorded on a span as
+/// `geo.country_iso_code`, ….
+pub const GEO_FIELDS: [&str; 5] = [
+    "country_iso_code",
+    "region_iso_code",
+    "city",
+    "continent_code",
+    "time_zone",
+];
+
+/// At most this many fields added with `.context_field(..)`.
+pub(crate) const MAX_CUSTOM_CONTEXT_FIELDS: usize = 11;
+
+const HTTP_START: usize = CORRELATION_FIELDS.len();
+const GEO_START: usize = HTTP_START + HTTP_FIELDS.len();
+const CUSTOM_START: usize = GEO_START + GEO_FIELDS.len();
 
 /// A value a span recorded for a context field.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,36 +65,67 @@ impl Serialize for ContextValue {
     }
 }
 
-/// The context field names a layer copies, standard ones first.
+/// The span fields a layer copies into envelopes. Each has an index: the correlation fields
+/// first, then the `http.*` and `geo.*` members, then the custom fields.
 #[derive(Clone, Debug)]
 pub(crate) struct ContextFields {
-    names: Vec<String>,
+    top: Vec<(usize, String)>,
 }
+
+/// The envelope's context objects: key, index of the first member, member names.
+pub(crate) const CONTEXT_OBJECTS: [(&str, usize, &[&str]); 2] = [
+    ("http", HTTP_START, &HTTP_FIELDS),
+    ("geo", GEO_START, &GEO_FIELDS),
+];
 
 impl ContextFields {
     pub(crate) fn new(custom: &[String]) -> Self {
-        let mut names: Vec<String> = CORRELATION_FIELDS.iter().map(|s| s.to_string()).collect();
+        let mut top: Vec<(usize, String)> = CORRELATION_FIELDS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (i, name.to_string()))
+            .collect();
+        let mut count = 0;
         for name in custom {
-            if !names.contains(name) {
-                names.push(name.clone());
+            if !top.iter().any(|(_, n)| n == name) {
+                top.push((CUSTOM_START + count, name.clone()));
+                count += 1;
             }
         }
-        ContextFields { names }
+        ContextFields { top }
     }
 
-    pub(crate) fn names(&self) -> &[String] {
-        &self.names
+    /// The top-level keys in envelope order (correlation, then custom) with their indexes.
+    pub(crate) fn top_level(&self) -> &[(usize, String)] {
+        &self.top
+    }
+
+    /// How many fields were added with `.context_field(..)` (repeats and standard ones not
+    /// counted).
+    pub(crate) fn custom_count(&self) -> usize {
+        self.top.len() - CORRELATION_FIELDS.len()
     }
 
     fn index_of(&self, field: &Field) -> Option<usize> {
-        self.names.iter().position(|name| name == field.name())
+        let name = field.name();
+        let position = |names: &[&str], name: &str| names.iter().position(|n| *n == name);
+        if let Some(member) = name.strip_prefix("http.") {
+            position(&HTTP_FIELDS, member).map(|i| HTTP_START + i)
+        } else if let Some(member) = name.strip_prefix("geo.") {
+            position(&GEO_FIELDS, member).map(|i| GEO_START + i)
+        } else {
+            self.top
+                .iter()
+                .find(|(_, n)| n == name)
+                .map(|(index, _)| *index)
+        }
     }
 }
 
 /// What one span recorded, stored in its extensions.
 #[derive(Default, Debug)]
 pub(crate) struct SpanContext {
-    values: [Option<ContextValue>; MAX_CONTEXT_FIELDS],
+    values: Vec<(u8, ContextValue)>,
 }
 
 impl SpanContext {
@@ -82,19 +139,24 @@ impl SpanContext {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.values.iter().all(Option::is_none)
+        self.values.is_empty()
     }
 }
 
 struct Recorder<'a> {
     fields: &'a ContextFields,
-    into: &'a mut [Option<ContextValue>; MAX_CONTEXT_FIELDS],
+    into: &'a mut Vec<(u8, ContextValue)>,
 }
 
 impl Recorder<'_> {
     fn set(&mut self, field: &Field, value: ContextValue) {
-        if let Some(index) = self.fields.index_of(field) {
-            self.into[index] = Some(value);
+        let Some(index) = self.fields.index_of(field) else {
+            return;
+        };
+        let index = index as u8;
+        match self.into.iter_mut().find(|(i, _)| *i == index) {
+            Some((_, old)) => *old = value,
+            None => self.into.push((index, value)),
         }
     }
 }
@@ -133,10 +195,9 @@ pub(crate) struct Correlation {
 impl Correlation {
     /// Fills the fields still empty from `span` (called innermost span first).
     pub(crate) fn inherit(&mut self, span: &SpanContext) {
-        for (index, value) in span.values.iter().enumerate() {
-            let Some(value) = value else { continue };
-            if self.get(index).is_none() {
-                self.values.push((index as u8, value.clone()));
+        for (index, value) in &span.values {
+            if self.get(usize::from(*index)).is_none() {
+                self.values.push((*index, value.clone()));
             }
         }
     }

@@ -46,8 +46,34 @@ use crate::Event;
 ///
 /// emit!(OrderPlaced { order_id: 7 }); // no subscriber here: nearly free
 /// ```
+///
+/// `emit!(level = LEVEL, event)` emits at `LEVEL` (a constant `tracing::Level`) instead of the
+/// event's own level, for an event whose severity depends on what happened:
+///
+/// ```
+/// # use event_core::{emit, Event};
+/// # #[derive(Event)]
+/// # #[event(kind = "system_event")]
+/// # struct JobFinished { failed: u32 }
+/// let failed = 3;
+/// if failed > 0 {
+///     emit!(level = tracing::Level::WARN, JobFinished { failed });
+/// } else {
+///     emit!(JobFinished { failed });
+/// }
+/// ```
 #[macro_export]
 macro_rules! emit {
+    (level = $level:expr, $event:expr $(,)?) => {{
+        static __EVENT_CALLSITE: $crate::__private::EmitCallsite =
+            $crate::__private::EmitCallsite::with_level(
+                ::core::module_path!(),
+                ::core::file!(),
+                ::core::line!(),
+                $level,
+            );
+        $crate::__private::emit(&__EVENT_CALLSITE, $event)
+    }};
     ($event:expr $(,)?) => {{
         static __EVENT_CALLSITE: $crate::__private::EmitCallsite =
             $crate::__private::EmitCallsite::new(
@@ -70,6 +96,8 @@ pub struct EmitCallsite {
     module: &'static str,
     file: &'static str,
     line: u32,
+    /// Set by `emit!(level = ..)`; else the event type's level.
+    level: Option<tracing_core::Level>,
     metadata: OnceLock<(TypeId, Metadata<'static>)>,
     registration: Once,
     interest: AtomicU8,
@@ -81,9 +109,30 @@ impl EmitCallsite {
             module,
             file,
             line,
+            level: None,
             metadata: OnceLock::new(),
             registration: Once::new(),
             interest: AtomicU8::new(INTEREST_UNKNOWN),
+        }
+    }
+
+    /// A callsite whose events are emitted at `level`.
+    pub const fn with_level(
+        module: &'static str,
+        file: &'static str,
+        line: u32,
+        level: tracing_core::Level,
+    ) -> Self {
+        let mut callsite = EmitCallsite::new(module, file, line);
+        callsite.level = Some(level);
+        callsite
+    }
+
+    /// The level of events of type `E` here.
+    fn level<E: Event>(&self) -> tracing_core::Level {
+        match self.level {
+            Some(level) => level,
+            None => E::LEVEL,
         }
     }
 
@@ -99,7 +148,7 @@ impl EmitCallsite {
                 Metadata::new(
                     E::NAME,
                     self.module,
-                    E::LEVEL,
+                    self.level::<E>(),
                     Some(self.file),
                     Some(self.line),
                     Some(self.module),
@@ -129,11 +178,10 @@ impl EmitCallsite {
             .get_or_insert_with(HashMap::new)
             .entry(key)
             .or_insert_with(|| {
-                Box::leak(Box::new(EmitCallsite::new(
-                    self.module,
-                    self.file,
-                    self.line,
-                )))
+                Box::leak(Box::new(EmitCallsite {
+                    level: self.level,
+                    ..EmitCallsite::new(self.module, self.file, self.line)
+                }))
             });
         callsite.resolve::<E>()
     }
@@ -172,7 +220,8 @@ impl Callsite for EmitCallsite {
 #[doc(hidden)]
 pub fn emit<E: Event + Send>(callsite: &'static EmitCallsite, event: E) {
     // The check `tracing`'s own macros make first: compile-time and global maximum levels.
-    if E::LEVEL > tracing::level_filters::STATIC_MAX_LEVEL || E::LEVEL > LevelFilter::current() {
+    let level = callsite.level::<E>();
+    if level > tracing::level_filters::STATIC_MAX_LEVEL || level > LevelFilter::current() {
         return;
     }
     let (callsite, metadata) = callsite.resolve::<E>();

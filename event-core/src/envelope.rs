@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::context::ContextFields;
+use crate::context::{ContextFields, CONTEXT_OBJECTS};
 use crate::fields::{DisplayField, EventField, FieldVisitor};
 use crate::json;
 use crate::record::RecordMeta;
@@ -129,19 +129,36 @@ fn write_object<E: Event>(
     out.push(b'.');
     json::push_uint(out, E::VERSION.minor);
     out.extend_from_slice(b"\",\"level\":");
-    json::push_str(out, E::LEVEL.as_str());
+    json::push_str(out, meta.level(E::LEVEL).as_str());
     out.extend_from_slice(&config.resource_json);
     let fields = E::schema().fields();
-    for (index, name) in config.context.names().iter().enumerate() {
+    for (index, name) in config.context.top_level() {
         // A payload field with this key overrides the span's value (the event is more specific
         // than an enclosing span), unless it is `None`.
         let from_payload = fields.iter().any(|f| f.in_envelope() && f.key() == name)
             && write_fields(out, event, Select::EnvelopeField(name), false, ctx, current)? > 0;
         if !from_payload {
-            if let Some(value) = meta.correlation.get(index) {
+            if let Some(value) = meta.correlation.get(*index) {
                 json::push_key(out, name, false);
                 json::push_value(out, value)?;
             }
+        }
+    }
+    for (object, start, members) in CONTEXT_OBJECTS {
+        let mut first = true;
+        for (offset, name) in members.iter().enumerate() {
+            if let Some(value) = meta.correlation.get(start + offset) {
+                if first {
+                    json::push_key(out, object, false);
+                    out.push(b'{');
+                }
+                json::push_key(out, name, first);
+                json::push_value(out, value)?;
+                first = false;
+            }
+        }
+        if !first {
+            out.push(b'}');
         }
     }
     if let (true, Some(callsite)) = (config.source, meta.callsite) {

@@ -12,7 +12,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::context::{ContextFields, Correlation, SpanContext, MAX_CONTEXT_FIELDS};
+use crate::context::{ContextFields, Correlation, SpanContext, MAX_CUSTOM_CONTEXT_FIELDS};
 use crate::emit::{Claim, Handoff};
 use crate::envelope::{EnvelopeConfig, EnvelopeWriter};
 use crate::pipeline::{sink_starter, Pipeline, SinkOptions, SinkStarter};
@@ -114,6 +114,25 @@ where
         });
     }
 }
+
+/// Envelope keys a context field cannot take.
+const RESERVED_KEYS: [&str; 15] = [
+    "timestamp",
+    "event_id",
+    "event_name",
+    "event_type",
+    "event_version",
+    "level",
+    "service",
+    "service_version",
+    "environment",
+    "region",
+    "host",
+    "http",
+    "geo",
+    "source",
+    "metadata",
+];
 
 /// Configures an [`EventLayer`]; see the README for every option.
 pub struct EventLayerBuilder {
@@ -234,13 +253,24 @@ impl EventLayerBuilder {
                 ));
             }
         }
+        for name in &self.context_fields {
+            if RESERVED_KEYS.contains(&name.as_str()) {
+                return Err(BuildError::new(
+                    format!("context_field({name:?})"),
+                    format!(
+                        "`{name}` is a key the envelope already has; name the span field \
+                         something else, such as \"tenant_id\""
+                    ),
+                ));
+            }
+        }
         let context = ContextFields::new(&self.context_fields);
-        if context.names().len() > MAX_CONTEXT_FIELDS {
+        if context.custom_count() > MAX_CUSTOM_CONTEXT_FIELDS {
             return Err(BuildError::new(
                 "context_field",
                 format!(
-                    "at most {} context fields can be added beside the five standard ones",
-                    MAX_CONTEXT_FIELDS - 5
+                    "at most {MAX_CUSTOM_CONTEXT_FIELDS} context fields can be added beside the \
+                     five standard ones"
                 ),
             ));
         }

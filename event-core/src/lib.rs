@@ -73,7 +73,7 @@ mod version;
 
 pub use build_error::BuildError;
 pub use catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
-pub use context::CORRELATION_FIELDS;
+pub use context::{CORRELATION_FIELDS, GEO_FIELDS, HTTP_FIELDS};
 pub use event::Event;
 #[doc = include_str!("derive.md")]
 pub use event_derive::Event;

@@ -25,6 +25,14 @@ pub(crate) struct RecordMeta {
     pub(crate) correlation: Correlation,
 }
 
+impl RecordMeta {
+    /// The level the event was emitted at: its call site's, which `emit!(level = ..)` may
+    /// have set, else `default` (the event type's).
+    pub(crate) fn level(&self, default: tracing_core::Level) -> tracing_core::Level {
+        self.callsite.map_or(default, |callsite| *callsite.level())
+    }
+}
+
 /// A typed event behind a trait object. The mutex makes it shareable between sink workers
 /// without asking events to be `Sync`.
 pub(crate) trait Payload: Send + Sync {
@@ -206,7 +214,7 @@ impl Record {
         BatchEvent {
             json,
             name: self.payload.name(),
-            level: self.payload.level(),
+            level: self.meta.level(self.payload.level()),
             timestamp: self.meta.timestamp,
             event_id: self.meta.event_id,
             counted: true,
