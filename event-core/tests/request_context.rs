@@ -1,6 +1,6 @@
 //! `RequestContextLayer` in a real axum server on loopback, called by a real HTTP client:
-//! every event carries its own request's id and trace, also from spawned tasks, under 1,000
-//! concurrent requests. Alone in its binary because the server's threads need the global
+//! every event carries its own request's id, trace and route, also from spawned tasks and in
+//! the completed event, under 1,000 concurrent requests. Alone in its binary because the server's threads need the global
 //! subscriber.
 
 use std::time::Duration;
@@ -106,13 +106,31 @@ fn every_event_carries_its_own_requests_context() {
             _ => assert_eq!(uuid::Uuid::parse_str(echoed).unwrap().get_version_num(), 7),
         }
     }
-    let events = memory.events();
+    let all_events = memory.events();
+    assert_eq!(all_events.len(), 3_000);
+    let (events, completed): (Vec<_>, Vec<_>) = all_events
+        .iter()
+        .partition(|event| event["event_name"] == "request_seen");
     assert_eq!(events.len(), 2_000);
+    // One completed event per request, under its own request's id.
+    let mut completed_ids: Vec<&str> = completed
+        .iter()
+        .map(|event| {
+            assert_eq!(event["event_name"], "http_request_completed");
+            assert_eq!(event["http"]["route"], "/orders/{id}");
+            assert_eq!(event["metadata"]["outcome"], "completed");
+            event["request_id"].as_str().unwrap()
+        })
+        .collect();
+    completed_ids.sort_unstable();
+    completed_ids.dedup();
+    assert_eq!(completed_ids.len(), 1_000);
     let mut traces = std::collections::HashSet::new();
-    for event in &events {
+    for event in events {
         let request_id = event["request_id"].as_str().unwrap();
         // No cross-talk: the envelope's id is the one the handler saw, in spawned tasks too.
         assert_eq!(event["metadata"]["seen"], request_id, "{event}");
+        assert_eq!(event["http"]["route"], "/orders/{id}");
         assert!(responses.iter().any(|(_, echoed, _)| echoed == request_id));
         let trace_id = event["trace_id"].as_str().unwrap();
         let span_id = event["span_id"].as_str().unwrap();

@@ -109,6 +109,52 @@ impl TrustedProxies {
     }
 }
 
+/// What the envelope's `http.client_ip` carries. The client's IP address is personal data
+/// (it can identify a person, and under the GDPR it is personal data): keep it only where you
+/// need it.
+///
+/// GeoIP lookups, when configured, always use the full address; the policy decides only what
+/// is written.
+///
+/// ```
+/// use event_core::http::IpPolicy;
+///
+/// let ip = "203.0.113.77".parse().unwrap();
+/// assert_eq!(IpPolicy::truncate(ip), "203.0.113.0".parse::<std::net::IpAddr>().unwrap());
+/// let ip = "2001:db8:aaaa:bbbb::1".parse().unwrap();
+/// assert_eq!(IpPolicy::truncate(ip), "2001:db8:aaaa::".parse::<std::net::IpAddr>().unwrap());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IpPolicy {
+    /// The address as it is (the default).
+    #[default]
+    Keep,
+    /// The network only: IPv4 to its /24 (`203.0.113.0`), IPv6 to its /48 (`2001:db8:aaaa::`).
+    Truncate,
+    /// A keyed hash, `hmac-sha256:<key_id>:<hex>`, with the layer's hash key (which `build`
+    /// then requires): the same client gives the same value, and it cannot be reversed
+    /// without the key.
+    Hash,
+    /// No `client_ip` at all.
+    Omit,
+}
+
+impl IpPolicy {
+    /// `ip` cut to its /24 (IPv4) or /48 (IPv6) network, as [`IpPolicy::Truncate`] writes it.
+    pub fn truncate(ip: IpAddr) -> IpAddr {
+        match normalize(ip) {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                IpAddr::V4([a, b, c, 0].into())
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6([s[0], s[1], s[2], 0, 0, 0, 0, 0].into())
+            }
+        }
+    }
+}
+
 /// Reads one hop of a forwarding header.
 type ReadHop = fn(&str) -> Option<IpAddr>;
 

@@ -4,14 +4,18 @@
 //! (off by default).
 
 mod client_ip;
+mod completed;
+#[cfg(feature = "geoip")]
+mod geoip;
 mod layer;
 mod request_id;
 mod traceparent;
 
-pub use client_ip::{normalize, TrustedProxies};
+pub use client_ip::{normalize, IpPolicy, TrustedProxies};
+pub use completed::{HttpRequestCompleted, Outcome, ResponseBody};
 pub use layer::{
     RequestContext, RequestContextLayer, RequestContextLayerBuilder, RequestContextService,
-    ResponseFuture,
+    ResponseFuture, MAX_USER_AGENT_LEN,
 };
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use traceparent::{SpanId, TraceId, TraceParent};
