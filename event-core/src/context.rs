@@ -65,6 +65,19 @@ impl Serialize for ContextValue {
     }
 }
 
+/// Whether a span is the request context layer's `http_request` span, whose `http.*` and
+/// `geo.*` fields become the envelope's objects.
+pub(crate) fn is_request_span(metadata: &tracing_core::Metadata<'_>) -> bool {
+    metadata.target() == "event_core::http" && metadata.name() == "http_request"
+}
+
+/// Which of [`CONTEXT_OBJECTS`] the field at `index` is a member of.
+fn object_of(index: usize) -> Option<usize> {
+    CONTEXT_OBJECTS
+        .iter()
+        .position(|(_, start, members)| (*start..start + members.len()).contains(&index))
+}
+
 /// The span fields a layer copies into envelopes. Each has an index: the correlation fields
 /// first, then the `http.*` and `geo.*` members, then the custom fields.
 #[derive(Clone, Debug)]
@@ -131,9 +144,18 @@ pub(crate) struct SpanContext {
 impl SpanContext {
     /// Records the context fields among the values `record` shows (from `new_span` or
     /// `Span::record`).
-    pub(crate) fn record(&mut self, fields: &ContextFields, record: impl FnOnce(&mut dyn Visit)) {
+    /// The `http.*` and `geo.*` members are taken only from `request_span`s (see
+    /// [`is_request_span`]): other spans may use those names for other requests, such as an
+    /// outbound call's.
+    pub(crate) fn record(
+        &mut self,
+        fields: &ContextFields,
+        request_span: bool,
+        record: impl FnOnce(&mut dyn Visit),
+    ) {
         record(&mut Recorder {
             fields,
+            request_span,
             into: &mut self.values,
         });
     }
@@ -145,6 +167,7 @@ impl SpanContext {
 
 struct Recorder<'a> {
     fields: &'a ContextFields,
+    request_span: bool,
     into: &'a mut Vec<(u8, ContextValue)>,
 }
 
@@ -153,6 +176,9 @@ impl Recorder<'_> {
         let Some(index) = self.fields.index_of(field) else {
             return;
         };
+        if !self.request_span && object_of(index).is_some() {
+            return;
+        }
         let index = index as u8;
         match self.into.iter_mut().find(|(i, _)| *i == index) {
             Some((_, old)) => *old = value,
@@ -194,12 +220,31 @@ pub(crate) struct Correlation {
 
 impl Correlation {
     /// Fills the fields still empty from `span` (called innermost span first).
+    /// The `http` and `geo` objects are taken whole from the innermost span that has any of
+    /// their members (the request's), never mixed with members of other spans, such as an
+    /// outbound call's `http.status`.
     pub(crate) fn inherit(&mut self, span: &SpanContext) {
+        let objects_before = self.objects_present();
         for (index, value) in &span.values {
-            if self.get(usize::from(*index)).is_none() {
+            let index_usize = usize::from(*index);
+            if object_of(index_usize).is_some_and(|object| objects_before[object]) {
+                continue;
+            }
+            if self.get(index_usize).is_none() {
                 self.values.push((*index, value.clone()));
             }
         }
+    }
+
+    /// Whether a member of each context object is present.
+    fn objects_present(&self) -> [bool; CONTEXT_OBJECTS.len()] {
+        let mut present = [false; CONTEXT_OBJECTS.len()];
+        for (index, _) in &self.values {
+            if let Some(object) = object_of(usize::from(*index)) {
+                present[object] = true;
+            }
+        }
+        present
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&ContextValue> {

@@ -12,7 +12,9 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::context::{ContextFields, Correlation, SpanContext, MAX_CUSTOM_CONTEXT_FIELDS};
+use crate::context::{
+    is_request_span, ContextFields, Correlation, SpanContext, MAX_CUSTOM_CONTEXT_FIELDS,
+};
 use crate::emit::{Claim, Handoff};
 use crate::envelope::{EnvelopeConfig, EnvelopeWriter};
 use crate::pipeline::{sink_starter, Pipeline, SinkOptions, SinkStarter};
@@ -74,7 +76,8 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut recorded = SpanContext::default();
-        recorded.record(&self.context, |visitor| attrs.record(visitor));
+        let request_span = is_request_span(attrs.metadata());
+        recorded.record(&self.context, request_span, |visitor| attrs.record(visitor));
         if recorded.is_empty() {
             return;
         }
@@ -85,12 +88,17 @@ where
 
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        let request_span = is_request_span(span.metadata());
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<SpanContext>() {
-            Some(recorded) => recorded.record(&self.context, |visitor| values.record(visitor)),
+            Some(recorded) => recorded.record(&self.context, request_span, |visitor| {
+                values.record(visitor)
+            }),
             None => {
                 let mut recorded = SpanContext::default();
-                recorded.record(&self.context, |visitor| values.record(visitor));
+                recorded.record(&self.context, request_span, |visitor| {
+                    values.record(visitor)
+                });
                 if !recorded.is_empty() {
                     extensions.insert(recorded);
                 }

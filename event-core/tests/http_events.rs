@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use event_core::http::{IpPolicy, RequestContext, RequestContextLayer};
+use event_core::http::{ForwardedHeader, IpPolicy, RequestContext, RequestContextLayer};
 use event_core::{emit, Event, EventGuard, EventLayer};
 use event_sinks::MemorySink;
 use http_body::Frame;
@@ -216,7 +216,7 @@ fn events_carry_the_http_object_and_the_identity_set_by_the_handler() {
 #[test]
 fn forwarded_chains_are_walked_past_trusted_proxies_only() {
     let chain = "198.51.100.7, 10.1.2.3";
-    let cases: [(&[&str], &str, &str); 5] = [
+    let cases: [(&[&str], &str, &str); 6] = [
         // Trust nobody: the headers are ignored, the peer is the client.
         (&[], "x-forwarded-for", "127.0.0.1"),
         // One trusted hop (the peer): the last address it appended is the client.
@@ -231,21 +231,26 @@ fn forwarded_chains_are_walked_past_trusted_proxies_only() {
         (&["127.0.0.1"], "forwarded", "203.0.113.9"),
         // A hop that cannot be read: the peer, never a guess.
         (&["127.0.0.1"], "x-forwarded-for-garbage", "127.0.0.1"),
+        // Proxies that write X-Forwarded-For: a client's own `Forwarded` is not read.
+        (&["127.0.0.1"], "spoofed-forwarded", "10.1.2.3"),
     ];
     for (trusted, header, expected) in cases {
         let (events, _) = run(|| async {
-            let layer = RequestContextLayer::builder()
-                .trusted_proxies(trusted.iter().copied())
-                .build()
-                .unwrap();
+            let mut layer = RequestContextLayer::builder().trusted_proxies(trusted.iter().copied());
+            if header == "forwarded" {
+                layer = layer.forwarded_header(ForwardedHeader::Forwarded);
+            }
             let app = Router::new()
                 .route("/", get(|| async { "ok" }))
-                .layer(layer);
+                .layer(layer.build().unwrap());
             let addr = serve(app).await;
             let request = reqwest::Client::new().get(format!("http://{addr}/"));
             let request = match header {
                 "forwarded" => request.header("forwarded", "for=\"[::ffff:203.0.113.9]:4711\""),
                 "x-forwarded-for" => request.header("x-forwarded-for", chain),
+                "spoofed-forwarded" => request
+                    .header("forwarded", "for=8.8.8.8")
+                    .header("x-forwarded-for", chain),
                 _ => request.header("x-forwarded-for", "198.51.100.7, not-an-ip"),
             };
             request.send().await.unwrap().text().await.unwrap();
@@ -471,17 +476,26 @@ fn grpc_requests_are_routed_by_their_method_path() {
             .fallback(|| async { "grpc" })
             .layer(RequestContextLayer::builder().build().unwrap());
         let addr = serve(app).await;
-        reqwest::Client::new()
-            .post(format!("http://{addr}/shop.Orders/Place"))
-            .header("content-type", "application/grpc+proto")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        for path in [
+            "/shop.Orders/Place",
+            "/reset/alice@example.com/CANARY-TOKEN",
+        ] {
+            reqwest::Client::new()
+                .post(format!("http://{addr}{path}"))
+                .header("content-type", "application/grpc+proto")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+        }
     });
-    assert_eq!(completed(&events)[0]["http"]["route"], "/shop.Orders/Place");
+    let done = completed(&events);
+    assert_eq!(done[0]["http"]["route"], "/shop.Orders/Place");
+    // A client chooses the content type: a path not shaped like a gRPC method is no route.
+    assert_eq!(done[1]["http"]["route"], "unmatched");
+    assert!(!events.iter().any(|e| e.to_string().contains("CANARY")));
 }
 
 #[test]
@@ -521,7 +535,7 @@ fn geoip_adds_the_clients_location_and_nothing_for_private_addresses() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("test-city.mmdb");
     std::fs::write(&database, mmdb::test_city_database()).unwrap();
-    let (events, _) = run(|| async {
+    let (events, all) = run(|| async {
         let layer = RequestContextLayer::builder()
             .trusted_proxies(["127.0.0.1"])
             // The policy decides what `client_ip` says, not where `geo` looks.
@@ -570,13 +584,10 @@ fn geoip_adds_the_clients_location_and_nothing_for_private_addresses() {
         Some(serde_json::json!({ "country_iso_code": "SE", "continent_code": "EU" }))
     );
     assert_eq!(geo("2001.218..9").unwrap()["city"], "Tokyo");
-    // `geo` comes after `http` in the envelope.
-    let line = events
-        .iter()
-        .find(|e| e.get("geo").is_some())
-        .map(|e| e.to_string())
-        .unwrap();
-    assert!(line.contains("\"geo\""));
+    // `geo` comes after `http` in the envelope, before `source`.
+    let line = all.lines().find(|l| l.contains("\"London\"")).unwrap();
+    let at = |key: &str| line.find(&format!("\"{key}\":")).unwrap();
+    assert!(at("http") < at("geo") && at("geo") < at("source"), "{line}");
 
     let missing = RequestContextLayer::builder()
         .geoip(dir.path().join("absent.mmdb"))
@@ -584,4 +595,100 @@ fn geoip_adds_the_clients_location_and_nothing_for_private_addresses() {
         .unwrap_err();
     assert_eq!(missing.setting(), "geoip");
     assert!(missing.to_string().contains("absent.mmdb"), "{missing}");
+}
+
+/// A body of one frame that does not say it has ended until polled again, as a stream does.
+struct OneFrame(Option<Bytes>);
+
+impl http_body::Body for OneFrame {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.take().map(|data| Ok(Frame::data(data))))
+    }
+}
+
+#[test]
+fn a_body_of_declared_length_sent_whole_is_completed() {
+    let (events, _) = run(|| async {
+        let app = Router::new()
+            .route(
+                "/file",
+                get(|| async {
+                    let mut response =
+                        Response::new(axum::body::Body::new(OneFrame(Some("hello".into()))));
+                    response
+                        .headers_mut()
+                        .insert("content-length", "5".parse().unwrap());
+                    response
+                }),
+            )
+            .layer(RequestContextLayer::new());
+        let addr = serve(app).await;
+        let body = reqwest::get(format!("http://{addr}/file")).await.unwrap();
+        assert_eq!(body.text().await.unwrap(), "hello");
+    });
+    let done = completed(&events);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["metadata"]["outcome"], "completed", "{}", done[0]);
+    assert_eq!(done[0]["metadata"]["bytes_sent"], 5);
+}
+
+#[test]
+fn other_spans_http_fields_do_not_mix_into_the_requests_object() {
+    let (events, _) = run(|| async {
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    // An outbound call's span, named as OpenTelemetry names its attributes.
+                    let outbound = tracing::info_span!(
+                        "outbound",
+                        http.method = "OUTBOUND",
+                        http.status = 599u64
+                    );
+                    outbound.in_scope(|| emit!(WorkDone { step: 1 }));
+                    "ok"
+                }),
+            )
+            .layer(RequestContextLayer::new());
+        let addr = serve(app).await;
+        reqwest::get(format!("http://{addr}/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    });
+    let work = events
+        .iter()
+        .find(|e| e["event_name"] == "work_done")
+        .unwrap();
+    assert_eq!(work["http"]["method"], "GET", "{work}");
+    assert!(work["http"].get("status").is_none(), "{work}");
+}
+
+#[test]
+fn no_completed_event_when_turned_off() {
+    let (events, _) = run(|| async {
+        let layer = RequestContextLayer::builder()
+            .completed_event(false)
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route("/", get(|| async { emit!(WorkDone { step: 1 }) }))
+            .layer(layer);
+        let addr = serve(app).await;
+        reqwest::get(format!("http://{addr}/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    });
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["event_name"], "work_done");
 }

@@ -13,11 +13,13 @@ use crate::BuildError;
 /// With none (the default) the client IP is the socket peer, and `Forwarded` and
 /// `X-Forwarded-For` are ignored: anyone can send them. With some, the chain of addresses is
 /// read right to left, starting from the peer: each trusted hop hands over to the address it
-/// forwarded for, and the first untrusted one is the client. `Forwarded` (RFC 7239) is used
-/// when present, `X-Forwarded-For` otherwise; a hop that cannot be read (`unknown`, an
-/// obfuscated name, garbage) makes the answer the peer, never a guess. Only the hops the
-/// trusted proxies appended are read, so a client cannot spoof its address by sending the
-/// headers itself. IPv4-mapped IPv6 addresses (`::ffff:192.0.2.7`) count as IPv4.
+/// forwarded for, and the first untrusted one is the client. The header read is the one your
+/// proxies write, `X-Forwarded-For` unless [`TrustedProxies::header`] says `Forwarded`
+/// (RFC 7239); the other is ignored, since a client can send it through a proxy that does not
+/// write it. A hop that cannot be read (`unknown`, an obfuscated name, garbage) makes the
+/// answer the peer, never a guess. Only the hops the trusted proxies appended are read, so a
+/// client cannot spoof its address by sending the header itself. IPv4-mapped IPv6 addresses
+/// (`::ffff:192.0.2.7`) count as IPv4.
 ///
 /// ```
 /// use std::net::IpAddr;
@@ -34,6 +36,17 @@ use crate::BuildError;
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    header: ForwardedHeader,
+}
+
+/// The forwarding header trusted proxies write, the only one [`TrustedProxies`] reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (the default: nginx, HAProxy, cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
 }
 
 impl TrustedProxies {
@@ -68,7 +81,16 @@ impl TrustedProxies {
             };
             nets.push(net);
         }
-        Ok(TrustedProxies { nets })
+        Ok(TrustedProxies {
+            nets,
+            header: ForwardedHeader::default(),
+        })
+    }
+
+    /// Reads `header` instead of `X-Forwarded-For`: set it to what your proxies write.
+    pub fn header(mut self, header: ForwardedHeader) -> TrustedProxies {
+        self.header = header;
+        self
     }
 
     /// Whether `ip` is one of the trusted proxies.
@@ -83,10 +105,9 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        let (name, read): (&str, ReadHop) = if headers.contains_key(FORWARDED) {
-            (FORWARDED.as_str(), forwarded_hop)
-        } else {
-            ("x-forwarded-for", x_forwarded_for_hop)
+        let (name, read): (&str, ReadHop) = match self.header {
+            ForwardedHeader::Forwarded => (FORWARDED.as_str(), forwarded_hop),
+            ForwardedHeader::XForwardedFor => ("x-forwarded-for", x_forwarded_for_hop),
         };
         let mut client = peer;
         // Later header lines were appended later: walk them, and each one's hops, backwards.
@@ -258,8 +279,23 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_preferred_and_read_as_rfc_7239_writes_it() {
-        let proxies = TrustedProxies::new(["10.0.0.0/8", "2001:db8:1::/48"]).unwrap();
+    fn only_the_configured_header_is_read() {
+        let proxies = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+        // Behind proxies that write X-Forwarded-For, a client's own `Forwarded` is ignored.
+        let h = headers(&[
+            ("forwarded", "for=8.8.8.8"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        assert_eq!(proxies.client_ip(ip("10.0.0.1"), &h), ip("203.0.113.9"));
+        let proxies = proxies.header(ForwardedHeader::Forwarded);
+        assert_eq!(proxies.client_ip(ip("10.0.0.1"), &h), ip("8.8.8.8"));
+    }
+
+    #[test]
+    fn forwarded_is_read_as_rfc_7239_writes_it() {
+        let proxies = TrustedProxies::new(["10.0.0.0/8", "2001:db8:1::/48"])
+            .unwrap()
+            .header(ForwardedHeader::Forwarded);
         let h = headers(&[
             ("x-forwarded-for", "6.6.6.6"),
             (
@@ -286,6 +322,10 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9, "),
         ] {
             let h = headers(&[(name, value)]);
+            let proxies = match name {
+                "forwarded" => proxies.clone().header(ForwardedHeader::Forwarded),
+                _ => proxies.clone(),
+            };
             assert_eq!(
                 proxies.client_ip(ip("10.0.0.1"), &h),
                 ip("10.0.0.1"),

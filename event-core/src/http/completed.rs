@@ -61,12 +61,20 @@ pub(crate) struct Completion {
     pub(crate) status: Option<u16>,
     pub(crate) head_latency_ms: Option<f64>,
     pub(crate) bytes_sent: u64,
+    /// The body's length when the response declares it (`Content-Length`, or an exact size
+    /// hint): a server stops polling once it has sent that many bytes.
+    pub(crate) expected_bytes: Option<u64>,
     /// A response that has no body to send whatever its body says (HEAD, 204, 304, 1xx):
     /// dropping it unread is completing it.
     pub(crate) bodyless: bool,
 }
 
 impl Completion {
+    fn all_sent(&self) -> bool {
+        self.expected_bytes
+            .is_some_and(|expected| self.bytes_sent >= expected)
+    }
+
     pub(crate) fn finish(self, outcome: Outcome) {
         let event = HttpRequestCompleted {
             outcome,
@@ -99,7 +107,10 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(completion) = this.completion.take() {
-                let outcome = if completion.bodyless || (this.is_end_stream)(&this.inner) {
+                let ended = completion.bodyless
+                    || completion.all_sent()
+                    || (this.is_end_stream)(&this.inner);
+                let outcome = if ended {
                     Outcome::Completed
                 } else {
                     Outcome::Aborted
@@ -111,7 +122,13 @@ pin_project! {
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, completion: Option<Completion>) -> Self {
+    /// `completion.expected_bytes`, when unset, becomes the body's exact size hint.
+    pub(crate) fn new(inner: B, mut completion: Option<Completion>) -> Self {
+        if let Some(completion) = completion.as_mut() {
+            completion.expected_bytes = completion
+                .expected_bytes
+                .or_else(|| inner.size_hint().exact());
+        }
         ResponseBody {
             inner,
             completion,
@@ -132,12 +149,15 @@ impl<B: Body> Body for ResponseBody<B> {
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         let outcome = match &frame {
             Some(Ok(frame)) => {
+                let mut all_sent = false;
                 if let (Some(data), Some(completion)) = (frame.data_ref(), this.completion.as_mut())
                 {
                     completion.bytes_sent += data.remaining() as u64;
+                    all_sent = completion.all_sent();
                 }
-                // A server may stop polling once the body says it has ended.
-                this.inner.is_end_stream().then_some(Outcome::Completed)
+                // A server may stop polling once the body says it has ended, or once it has
+                // sent the declared length.
+                (all_sent || this.inner.is_end_stream()).then_some(Outcome::Completed)
             }
             Some(Err(_)) => Some(Outcome::Failed),
             None => Some(Outcome::Completed),

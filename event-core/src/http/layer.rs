@@ -20,7 +20,7 @@ use tracing::instrument::Instrumented;
 use tracing::{Instrument, Span};
 
 use super::completed::{millis, Completion, Outcome, ResponseBody};
-use super::{IpPolicy, RequestId, SpanId, TraceId, TraceParent, TrustedProxies};
+use super::{ForwardedHeader, IpPolicy, RequestId, SpanId, TraceId, TraceParent, TrustedProxies};
 use crate::treatment::{self, TreatmentContext};
 use crate::{BuildError, HashKey, HashKeyError};
 
@@ -54,7 +54,8 @@ pub const MAX_USER_AGENT_LEN: usize = 512;
 ///
 /// Generic over request and response bodies; the inner service's error passes through
 /// unchanged. No header of the request is copied into an event except an accepted request
-/// id, a valid `traceparent` and the `User-Agent` (cut to [`MAX_USER_AGENT_LEN`] bytes);
+/// id, a valid `traceparent`, the `User-Agent` (cut to [`MAX_USER_AGENT_LEN`] bytes) and the
+/// client address the trusted proxies' forwarding header gives (after the [`IpPolicy`]);
 /// never `Authorization`, `Cookie` or the query string.
 ///
 /// ```
@@ -112,6 +113,7 @@ impl fmt::Debug for RequestContextLayer {
 pub struct RequestContextLayerBuilder {
     request_id_header: String,
     trusted_proxies: Vec<String>,
+    forwarded_header: ForwardedHeader,
     ip_policy: IpPolicy,
     hash_key: Option<Result<HashKey, HashKeyError>>,
     route: Option<Box<RouteFn>>,
@@ -224,6 +226,7 @@ impl RequestContextLayer {
         RequestContextLayerBuilder {
             request_id_header: "x-request-id".into(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             ip_policy: IpPolicy::Keep,
             hash_key: None,
             route: None,
@@ -253,6 +256,14 @@ impl RequestContextLayerBuilder {
         self
     }
 
+    /// The header the trusted proxies write, the only one read (default
+    /// [`ForwardedHeader::XForwardedFor`]; RFC 7239 `Forwarded` if yours write that). A client
+    /// can send the other one through your proxies, so it is ignored.
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.forwarded_header = header;
+        self
+    }
+
     /// What `http.client_ip` carries (default [`IpPolicy::Keep`]). The IP is personal data.
     pub fn client_ip(mut self, policy: IpPolicy) -> Self {
         self.ip_policy = policy;
@@ -267,8 +278,9 @@ impl RequestContextLayerBuilder {
     }
 
     /// Names the route template of a request, such as `/users/{id}`; `None` means
-    /// `"unmatched"`. Without it the route is axum's `MatchedPath` (feature `axum`), or the
-    /// request path for gRPC (`/package.Service/Method`), else `"unmatched"`. Return templates,
+    /// `"unmatched"`. Without it the route is axum's `MatchedPath` (feature `axum`), or, for a
+    /// gRPC request (`content-type: application/grpc…`) whose path is shaped
+    /// `/package.Service/Method`, that path; else `"unmatched"`. Return templates,
     /// never raw paths: they may hold ids and personal data.
     pub fn route<F>(mut self, route: F) -> Self
     where
@@ -320,7 +332,7 @@ impl RequestContextLayerBuilder {
                     ),
                 )
             })?;
-        let proxies = TrustedProxies::new(&self.trusted_proxies)?;
+        let proxies = TrustedProxies::new(&self.trusted_proxies)?.header(self.forwarded_header);
         let hash_key = self
             .hash_key
             .transpose()
@@ -369,7 +381,8 @@ impl Settings {
             .headers
             .get(CONTENT_TYPE)
             .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
-        grpc.then(|| Cow::Borrowed(parts.uri.path()))
+        let path = parts.uri.path();
+        (grpc && is_grpc_method_path(path)).then_some(Cow::Borrowed(path))
     }
 
     fn peer(&self, extensions: &Extensions) -> Option<IpAddr> {
@@ -406,6 +419,21 @@ impl Settings {
             }
         }
     }
+}
+
+/// Whether `path` has the shape of a gRPC method, `/package.Service/Method`: a client chooses
+/// the `content-type`, so any other path (which may hold ids or secrets) is not a route.
+fn is_grpc_method_path(path: &str) -> bool {
+    let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
+        return false;
+    };
+    let word = |text: &str, dots: bool| {
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || (dots && b == b'.'))
+    };
+    path.len() <= 256 && word(service, true) && word(method, false)
 }
 
 /// `value` as text, invalid UTF-8 replaced, cut to at most `max` bytes.
@@ -598,6 +626,7 @@ fn completion(
         status: status.map(|s| s.as_u16()),
         head_latency_ms,
         bytes_sent: 0,
+        expected_bytes: None,
         bodyless: pending.head
             || status.is_some_and(|s| {
                 s.is_informational() || s == StatusCode::NO_CONTENT || s == StatusCode::NOT_MODIFIED
@@ -626,8 +655,14 @@ where
                 if let Some((name, value)) = this.echo.take() {
                     response.headers_mut().insert(name, value);
                 }
-                let completion = pending
-                    .map(|pending| completion(span, &pending, Some(status), Some(head_latency_ms)));
+                let declared = response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+                let completion = pending.map(|pending| Completion {
+                    expected_bytes: declared,
+                    ..completion(span, &pending, Some(status), Some(head_latency_ms))
+                });
                 Ok(response.map(|body| ResponseBody::new(body, completion)))
             }
             Err(err) => {

@@ -11,7 +11,7 @@ mod layer;
 mod request_id;
 mod traceparent;
 
-pub use client_ip::{normalize, IpPolicy, TrustedProxies};
+pub use client_ip::{normalize, ForwardedHeader, IpPolicy, TrustedProxies};
 pub use completed::{HttpRequestCompleted, Outcome, ResponseBody};
 pub use layer::{
     RequestContext, RequestContextLayer, RequestContextLayerBuilder, RequestContextService,
