@@ -797,3 +797,30 @@ fn dropping_the_guard_delivers_what_was_emitted() {
     drop(guard);
     assert_eq!(sink.len(), 1_000);
 }
+
+#[test]
+fn emit_at_a_level_sets_the_envelope_level_and_is_filtered_at_it() {
+    use tracing_subscriber::filter::LevelFilter;
+
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(LevelFilter::INFO));
+    tracing::subscriber::with_default(subscriber, || {
+        // `session_started` is declared `level = "debug"`: below the filter unless raised.
+        emit!(level = tracing::Level::ERROR, session_started());
+        emit!(level = tracing::Level::INFO, session_started());
+        emit!(session_started());
+        emit!(level = tracing::Level::TRACE, session_started());
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let levels: Vec<String> = sink
+        .events()
+        .iter()
+        .map(|e| e["level"].as_str().unwrap().to_owned())
+        .collect();
+    // The DEBUG and TRACE ones are below the filter: not emitted, so not counted as lost.
+    assert_eq!(levels, ["ERROR", "INFO"]);
+    let stats = guard.stats();
+    assert_eq!(stats.emitted, 2);
+    assert!(stats.sinks[0].dropped.is_empty(), "{stats:?}");
+}

@@ -692,3 +692,30 @@ fn no_completed_event_when_turned_off() {
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["event_name"], "work_done");
 }
+
+#[test]
+fn user_agents_are_cut_and_invalid_utf8_replaced() {
+    let (events, _) = run(|| async {
+        let app = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(RequestContextLayer::new());
+        let addr = serve(app).await;
+        let client = reqwest::Client::new();
+        let long = "é".repeat(400); // 800 bytes
+        let odd = reqwest::header::HeaderValue::from_bytes(b"probe/\xff1").unwrap();
+        for agent in [reqwest::header::HeaderValue::from_str(&long).unwrap(), odd] {
+            let response = client
+                .get(format!("http://{addr}/"))
+                .header("user-agent", agent)
+                .send()
+                .await
+                .unwrap();
+            response.text().await.unwrap();
+        }
+    });
+    let done = completed(&events);
+    let long = done[0]["http"]["user_agent"].as_str().unwrap();
+    assert_eq!(long.len(), event_core::http::MAX_USER_AGENT_LEN);
+    assert!(long.chars().all(|c| c == 'é'));
+    assert_eq!(done[1]["http"]["user_agent"], "probe/\u{fffd}1");
+}
