@@ -96,6 +96,11 @@ async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
+/// Sends `request` and reads its response to the end (see [`run`]); returns the body.
+async fn fetch(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 fn completed(events: &[Value]) -> Vec<&Value> {
     events
         .iter()
@@ -253,7 +258,7 @@ fn forwarded_chains_are_walked_past_trusted_proxies_only() {
                     .header("x-forwarded-for", chain),
                 _ => request.header("x-forwarded-for", "198.51.100.7, not-an-ip"),
             };
-            request.send().await.unwrap().text().await.unwrap();
+            fetch(request).await;
         });
         let done = completed(&events);
         assert_eq!(done.len(), 1);
@@ -280,15 +285,12 @@ fn the_ip_policy_decides_what_client_ip_carries() {
                 .route("/", get(|| async { "ok" }))
                 .layer(layer);
             let addr = serve(app).await;
-            reqwest::Client::new()
-                .get(format!("http://{addr}/"))
-                .header("x-forwarded-for", "198.51.100.77")
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            fetch(
+                reqwest::Client::new()
+                    .get(format!("http://{addr}/"))
+                    .header("x-forwarded-for", "198.51.100.77"),
+            )
+            .await;
         });
         assert!(
             !all.contains("198.51.100.77"),
@@ -320,17 +322,14 @@ fn secrets_in_headers_and_queries_reach_no_output() {
             .route("/login", post(|| async { "ok" }))
             .layer(RequestContextLayer::builder().build().unwrap());
         let addr = serve(app).await;
-        reqwest::Client::new()
-            .post(format!("http://{addr}/login?token=CANARY-QUERY"))
-            .header("authorization", "Bearer CANARY-AUTHORIZATION")
-            .header("cookie", "session=CANARY-COOKIE")
-            .header("x-api-key", "CANARY-API-KEY")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        fetch(
+            reqwest::Client::new()
+                .post(format!("http://{addr}/login?token=CANARY-QUERY"))
+                .header("authorization", "Bearer CANARY-AUTHORIZATION")
+                .header("cookie", "session=CANARY-COOKIE")
+                .header("x-api-key", "CANARY-API-KEY"),
+        )
+        .await;
     });
     assert_eq!(completed(&events).len(), 1);
     // `all` holds both our sink's lines and what a `fmt` JSON layer printed of the spans.
@@ -480,15 +479,12 @@ fn grpc_requests_are_routed_by_their_method_path() {
             "/shop.Orders/Place",
             "/reset/alice@example.com/CANARY-TOKEN",
         ] {
-            reqwest::Client::new()
-                .post(format!("http://{addr}{path}"))
-                .header("content-type", "application/grpc+proto")
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            fetch(
+                reqwest::Client::new()
+                    .post(format!("http://{addr}{path}"))
+                    .header("content-type", "application/grpc+proto"),
+            )
+            .await;
         }
     });
     let done = completed(&events);
@@ -517,8 +513,7 @@ fn connect_info_is_the_peer_and_without_it_there_is_no_client_ip() {
         let with_info = serve(app).await;
         let client = reqwest::Client::new();
         for addr in [with_info, addr] {
-            let response = client.get(format!("http://{addr}/")).send().await.unwrap();
-            response.text().await.unwrap();
+            fetch(client.get(format!("http://{addr}/"))).await;
         }
     });
     let done = completed(&events);
@@ -549,14 +544,13 @@ fn geoip_adds_the_clients_location_and_nothing_for_private_addresses() {
         let addr = serve(app).await;
         let client = reqwest::Client::new();
         for forwarded in ["81.2.69.160", "10.1.2.3", "89.160.20.5", "2001:218::9"] {
-            let response = client
-                .get(format!("http://{addr}/"))
-                .header("x-forwarded-for", forwarded)
-                .header("x-request-id", forwarded.replace(':', "."))
-                .send()
-                .await
-                .unwrap();
-            response.text().await.unwrap();
+            fetch(
+                client
+                    .get(format!("http://{addr}/"))
+                    .header("x-forwarded-for", forwarded)
+                    .header("x-request-id", forwarded.replace(':', ".")),
+            )
+            .await;
         }
     });
     let geo = |id: &str| {
@@ -656,12 +650,7 @@ fn other_spans_http_fields_do_not_mix_into_the_requests_object() {
             )
             .layer(RequestContextLayer::new());
         let addr = serve(app).await;
-        reqwest::get(format!("http://{addr}/"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        fetch(reqwest::Client::new().get(format!("http://{addr}/"))).await;
     });
     let work = events
         .iter()
@@ -682,12 +671,7 @@ fn no_completed_event_when_turned_off() {
             .route("/", get(|| async { emit!(WorkDone { step: 1 }) }))
             .layer(layer);
         let addr = serve(app).await;
-        reqwest::get(format!("http://{addr}/"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        fetch(reqwest::Client::new().get(format!("http://{addr}/"))).await;
     });
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["event_name"], "work_done");
@@ -704,13 +688,12 @@ fn user_agents_are_cut_and_invalid_utf8_replaced() {
         let long = "é".repeat(400); // 800 bytes
         let odd = reqwest::header::HeaderValue::from_bytes(b"probe/\xff1").unwrap();
         for agent in [reqwest::header::HeaderValue::from_str(&long).unwrap(), odd] {
-            let response = client
-                .get(format!("http://{addr}/"))
-                .header("user-agent", agent)
-                .send()
-                .await
-                .unwrap();
-            response.text().await.unwrap();
+            fetch(
+                client
+                    .get(format!("http://{addr}/"))
+                    .header("user-agent", agent),
+            )
+            .await;
         }
     });
     let done = completed(&events);

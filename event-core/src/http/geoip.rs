@@ -9,6 +9,7 @@ use maxminddb::{Metadata, Reader};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::Geo;
 use crate::BuildError;
 
 /// The setting that [`BuildError`]s of this module name.
@@ -31,22 +32,6 @@ const RECORDS_TO_CHECK: usize = 64;
 pub(crate) struct GeoIp {
     /// The reader, over the whole file.
     reader: Reader<Vec<u8>>,
-}
-
-/// What the envelope's `geo` object carries; each member is absent when the database lacks
-/// it (a Country database has no city, region or time zone).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Geo {
-    /// The ISO 3166-1 code of the country, such as `GB`.
-    pub(crate) country_iso_code: Option<String>,
-    /// The ISO 3166-2 code of the region (the first, largest subdivision), such as `GB-ENG`.
-    pub(crate) region_iso_code: Option<String>,
-    /// The English name of the city, such as `London`.
-    pub(crate) city: Option<String>,
-    /// The two-letter code of the continent, such as `EU`.
-    pub(crate) continent_code: Option<String>,
-    /// The IANA time zone, such as `Europe/London`.
-    pub(crate) time_zone: Option<String>,
 }
 
 impl GeoIp {

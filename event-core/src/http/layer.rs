@@ -521,7 +521,7 @@ where
         #[cfg(feature = "geoip")]
         let geo = client.and_then(|ip| settings.geoip.as_ref()?.lookup(ip));
         #[cfg(not(feature = "geoip"))]
-        let geo: Option<NoGeo> = None;
+        let geo: Option<super::Geo> = None;
         let geo = geo.as_ref();
         let client_ip = client.and_then(|ip| settings.written_ip(ip));
         let user_agent = headers
@@ -576,16 +576,6 @@ where
     }
 }
 
-/// Without the `geoip` feature: the shape of a location, never filled.
-#[cfg(not(feature = "geoip"))]
-struct NoGeo {
-    country_iso_code: Option<String>,
-    region_iso_code: Option<String>,
-    city: Option<String>,
-    continent_code: Option<String>,
-    time_zone: Option<String>,
-}
-
 /// A request whose completed event is still to come.
 struct Pending {
     start: Instant,
@@ -608,7 +598,7 @@ pin_project! {
             let this = this.project();
             // Dropped before the response: the server gave up on the request (client gone).
             if let Some(pending) = this.pending.take() {
-                completion(this.inner.span(), &pending, None, None).finish(Outcome::Aborted);
+                completion(this.inner.span(), &pending, None, None, None).finish(Outcome::Aborted);
             }
         }
     }
@@ -619,6 +609,7 @@ fn completion(
     pending: &Pending,
     status: Option<StatusCode>,
     head_latency_ms: Option<f64>,
+    expected_bytes: Option<u64>,
 ) -> Completion {
     Completion {
         span: span.clone(),
@@ -626,7 +617,7 @@ fn completion(
         status: status.map(|s| s.as_u16()),
         head_latency_ms,
         bytes_sent: 0,
-        expected_bytes: None,
+        expected_bytes,
         bodyless: pending.head
             || status.is_some_and(|s| {
                 s.is_informational() || s == StatusCode::NO_CONTENT || s == StatusCode::NOT_MODIFIED
@@ -659,15 +650,20 @@ where
                     .headers()
                     .get(http::header::CONTENT_LENGTH)
                     .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-                let completion = pending.map(|pending| Completion {
-                    expected_bytes: declared,
-                    ..completion(span, &pending, Some(status), Some(head_latency_ms))
+                let completion = pending.map(|pending| {
+                    completion(
+                        span,
+                        &pending,
+                        Some(status),
+                        Some(head_latency_ms),
+                        declared,
+                    )
                 });
                 Ok(response.map(|body| ResponseBody::new(body, completion)))
             }
             Err(err) => {
                 if let Some(pending) = pending {
-                    completion(span, &pending, None, None).finish(Outcome::Failed);
+                    completion(span, &pending, None, None, None).finish(Outcome::Failed);
                 }
                 Err(err)
             }
