@@ -24,8 +24,9 @@ use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 use tracing_core::{dispatcher, LevelFilter, Metadata};
 
+use crate::pipeline::record::Record;
 use crate::pipeline::Pipeline;
-use crate::record::{Payload, Record, RecordMeta};
+use crate::render::envelope::{Payload, RecordMeta};
 use crate::Event;
 
 /// Emits a typed event: `emit!(UserLoggedIn { user_id, .. })`.
@@ -360,7 +361,10 @@ pub(crate) struct Claim {
 
 impl Claim {
     fn submit<P: Payload + 'static>(self, payload: P) {
-        self.pipeline
-            .submit(Arc::new(Record::new(self.meta, payload)));
+        self.pipeline.submit(Arc::new(Record::new(
+            self.meta,
+            payload,
+            self.pipeline.size_hints(),
+        )));
     }
 }

@@ -45,64 +45,49 @@
 
 #![warn(missing_docs)]
 
-mod build_error;
-mod catalog;
-mod context;
-mod debug;
 mod emit;
-mod envelope;
-mod event;
-mod events_dropped;
-mod fields;
-mod guard;
-mod hash_key;
 #[cfg(feature = "http")]
 pub mod http;
-mod json;
-mod kind;
 mod layer;
+mod model;
 mod pipeline;
-mod record;
 mod render;
-mod schema;
-mod silence;
 mod sink;
 mod stats;
-mod treatment;
-mod version;
 
-pub use build_error::BuildError;
-pub use catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
-pub use context::{CORRELATION_FIELDS, GEO_FIELDS, HTTP_FIELDS};
-pub use event::Event;
 #[doc = include_str!("derive.md")]
 pub use event_derive::Event;
-pub use events_dropped::EventsDropped;
-pub use guard::EventGuard;
-pub use hash_key::{HashKey, HashKeyError, MIN_HASH_KEY_LEN};
-pub use json::write_json;
-pub use kind::EventKind;
+pub use layer::build_error::BuildError;
 pub use layer::{EventLayer, EventLayerBuilder};
+pub use model::catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
+pub use model::event::Event;
+pub use model::hash_key::{HashKey, HashKeyError, MIN_HASH_KEY_LEN};
+pub use model::kind::EventKind;
+pub use model::schema::{EventSchema, FieldSchema, ENVELOPE_FIELD_KEYS, HASH_PATTERN};
+pub use model::treatment::{Sensitivity, Treatment, MASK, REDACTED};
+pub use model::version::{Version, VersionParseError};
+pub use pipeline::events_dropped::EventsDropped;
+pub use pipeline::guard::EventGuard;
+pub use pipeline::silence::{is_silenced, silence_current_thread, spawn_silenced};
 pub use pipeline::{FlushReport, Overflow, SinkFlush, SinkOptions};
-pub use render::{hash_key_missing_count, render_metadata, try_render_metadata, RenderError};
-pub use schema::{EventSchema, FieldSchema, ENVELOPE_FIELD_KEYS, HASH_PATTERN};
-pub use silence::{is_silenced, silence_current_thread, spawn_silenced};
+pub use render::envelope;
+pub use render::envelope::context::{CORRELATION_FIELDS, GEO_FIELDS, HTTP_FIELDS};
+pub use render::json::write_json;
+pub use render::metadata::{render_metadata, try_render_metadata, RenderError};
 pub use sink::{Batch, BatchEvent, Outcomes, Sink, SinkError};
 pub use stats::{DropReason, SinkStats, Stats};
-pub use treatment::{Sensitivity, Treatment, MASK, REDACTED};
-pub use version::{Version, VersionParseError};
 
 /// What generated code names. Not public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::catalog::CatalogEntry;
-    pub use crate::debug::{debug_event, FieldDebug};
     pub use crate::emit::{emit, EmitCallsite};
-    pub use crate::fields::{
+    pub use crate::model::catalog::CatalogEntry;
+    pub use crate::model::fields::{
         DisplayField, EventField, FieldVisitor, OptionField, PlainField, VisitOptionValue,
         VisitPlainField, VisitUnsupportedField, WrittenAsOption,
     };
-    pub use crate::schema::{build_schema, field_schema, EventDescriptor};
+    pub use crate::model::schema::{build_schema, field_schema, EventDescriptor};
+    pub use crate::render::debug::{debug_event, FieldDebug};
     pub use inventory;
     pub use std::sync::OnceLock;
     pub use tracing::Level;

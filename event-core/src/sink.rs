@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use tracing_core::Level;
 use uuid::Uuid;
 
-use crate::pipeline::SinkShared;
-use crate::stats::DropReason;
+use crate::render::envelope::Envelope;
+use crate::stats::{DropReason, SinkCounters};
 
 /// A destination for events: stdout, a file, an HTTP endpoint, your own.
 ///
@@ -90,15 +90,15 @@ pub trait Sink: Send + 'static {
 /// Events for a sink, in emission order.
 pub struct Batch<'a> {
     events: &'a [BatchEvent<'a>],
-    shared: &'a Arc<SinkShared>,
+    counters: &'a Arc<SinkCounters>,
     taken_over: Cell<bool>,
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn new(events: &'a [BatchEvent<'a>], shared: &'a Arc<SinkShared>) -> Self {
+    pub(crate) fn new(events: &'a [BatchEvent<'a>], counters: &'a Arc<SinkCounters>) -> Self {
         Batch {
             events,
-            shared,
+            counters,
             taken_over: Cell::new(false),
         }
     }
@@ -109,7 +109,7 @@ impl<'a> Batch<'a> {
     /// returned handle, as delivered, spooled, dead-lettered or dropped.
     pub fn take_over(&self) -> Outcomes {
         self.taken_over.set(true);
-        Outcomes::new(Arc::clone(self.shared))
+        Outcomes::new(Arc::clone(self.counters))
     }
 
     pub(crate) fn is_taken_over(&self) -> bool {
@@ -132,11 +132,12 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// One event of a [`Batch`]: its envelope as one line of JSON, and what sinks commonly need
-/// without parsing it.
+/// One event of a [`Batch`]: its envelope as one line of JSON, the same envelope as typed
+/// parts for any other format, and what sinks commonly need without either.
 #[derive(Clone, Copy)]
 pub struct BatchEvent<'a> {
     pub(crate) json: &'a [u8],
+    pub(crate) envelope: Envelope<'a>,
     pub(crate) name: &'static str,
     pub(crate) level: Level,
     pub(crate) timestamp: SystemTime,
@@ -149,6 +150,11 @@ impl<'a> BatchEvent<'a> {
     /// characters inside values are escaped, so it never contains a raw newline.
     pub fn json(&self) -> &'a [u8] {
         self.json
+    }
+    /// The envelope as typed parts: [visit](Envelope::visit) it to write a format other than
+    /// NDJSON (OTLP, rows for a database, text for people) without parsing the line.
+    pub fn envelope(&self) -> Envelope<'a> {
+        self.envelope
     }
     /// The event name.
     pub fn name(&self) -> &'static str {
@@ -184,44 +190,41 @@ impl<'a> BatchEvent<'a> {
 /// `emitted == delivered + dead_lettered + spooled + dropped + pending`.
 #[derive(Clone)]
 pub struct Outcomes {
-    shared: Arc<SinkShared>,
+    counters: Arc<SinkCounters>,
 }
 
 impl Outcomes {
-    pub(crate) fn new(shared: Arc<SinkShared>) -> Self {
-        Outcomes { shared }
+    pub(crate) fn new(counters: Arc<SinkCounters>) -> Self {
+        Outcomes { counters }
     }
 
     fn settle(&self, events: u64) {
-        self.shared
-            .counters
-            .pending
-            .fetch_sub(events, Ordering::Relaxed);
+        self.counters.pending.fetch_sub(events, Ordering::Relaxed);
     }
 
     /// `events` reached their destination.
     pub fn delivered(&self, events: u64) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters.delivered.fetch_add(events, Ordering::Relaxed);
         self.settle(events);
     }
 
     /// `events` were written to a dead-letter file.
     pub fn dead_lettered(&self, events: u64) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters.dead_lettered.fetch_add(events, Ordering::Relaxed);
         self.settle(events);
     }
 
     /// `events` were lost, for `reason`. They are reported in-band later, like every drop.
     pub fn dropped(&self, reason: DropReason, events: u64) {
-        self.shared.counters.drop(reason, events);
+        self.counters.count_drop(reason, events);
         self.settle(events);
     }
 
     /// `events` were written to a disk spool, for later delivery.
     pub fn spooled(&self, events: u64) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters.spooled.fetch_add(events, Ordering::Relaxed);
         self.settle(events);
     }
@@ -229,26 +232,26 @@ impl Outcomes {
     /// `events` this run spooled were read back from the spool: pending again, until reported
     /// once more.
     pub fn unspooled(&self, events: u64) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters.spooled.fetch_sub(events, Ordering::Relaxed);
         counters.pending.fetch_add(events, Ordering::Relaxed);
     }
 
     /// One more attempt at something that failed (a request retried). Not a loss.
     pub fn retried(&self) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters.retried.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `events` an earlier run left in the spool were delivered by this run.
     pub fn recovered(&self, events: u64) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters.recovered.fetch_add(events, Ordering::Relaxed);
     }
 
     /// `events` an earlier run left in the spool were dead-lettered by this run.
     pub fn recovered_dead_lettered(&self, events: u64) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters
             .recovered_dead_lettered
             .fetch_add(events, Ordering::Relaxed);
@@ -256,7 +259,7 @@ impl Outcomes {
 
     /// `stretches` damaged stretches of a spool were skipped.
     pub fn spool_corrupt(&self, stretches: u64) {
-        let counters = &self.shared.counters;
+        let counters = &self.counters;
         counters
             .spool_corrupt
             .fetch_add(stretches, Ordering::Relaxed);
@@ -265,7 +268,7 @@ impl Outcomes {
     /// Sets the sink's last error, shown in its stats. Never put event values or credentials
     /// in it.
     pub fn error(&self, message: impl Into<String>) {
-        self.shared.counters.set_last_error(message.into());
+        self.counters.set_last_error(message.into());
     }
 }
 

@@ -166,7 +166,7 @@ pub(crate) struct SinkCounters {
 }
 
 impl SinkCounters {
-    pub(crate) fn drop(&self, reason: DropReason, count: u64) {
+    pub(crate) fn count_drop(&self, reason: DropReason, count: u64) {
         self.dropped[reason as usize].fetch_add(count, Ordering::Relaxed);
         self.unreported[reason as usize].fetch_add(count, Ordering::Relaxed);
     }

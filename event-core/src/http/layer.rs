@@ -7,7 +7,6 @@ use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
@@ -21,7 +20,7 @@ use tracing::{Instrument, Span};
 
 use super::completed::{millis, Completion, Outcome, ResponseBody};
 use super::{ForwardedHeader, IpPolicy, RequestId, SpanId, TraceId, TraceParent, TrustedProxies};
-use crate::treatment::{self, TreatmentContext};
+use crate::model::treatment::{self, TreatmentContext};
 use crate::{BuildError, HashKey, HashKeyError};
 
 /// A function that names the route template of a request, such as `/users/{id}`.
@@ -403,10 +402,9 @@ impl Settings {
             IpPolicy::Truncate => Some(IpPolicy::truncate(ip).to_string()),
             IpPolicy::Omit => None,
             IpPolicy::Hash => {
-                let unused = AtomicU64::new(0);
                 let ctx = TreatmentContext {
                     hash_key: self.hash_key.as_ref(),
-                    hash_key_missing: &unused,
+                    hash_key_missing: None,
                 };
                 // `build` refuses Hash without a key, and an address's Display cannot fail;
                 // if either happened, nothing is written (fail closed).

@@ -10,7 +10,11 @@
 //! event is accounted at an estimate of its encoded size (its type's last encoded size) rather
 //! than its exact size.
 
+pub(crate) mod events_dropped;
+pub(crate) mod guard;
 mod queue;
+pub(crate) mod record;
+pub(crate) mod silence;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,12 +25,10 @@ use std::time::{Duration, Instant};
 use queue::{Item, SinkQueue};
 pub use queue::{Overflow, SinkOptions};
 
-use crate::envelope::EnvelopeWriter;
-use crate::record::Record;
+use crate::pipeline::record::Record;
+use crate::render::envelope::EnvelopeWriter;
 use crate::stats::{DropReason, LayerCounters, Stats};
 use crate::{BuildError, Sink};
-
-pub(crate) use queue::SinkShared;
 
 /// One layer's pipeline.
 pub(crate) struct Pipeline {
@@ -98,6 +100,11 @@ impl Pipeline {
 
     /// Offers a record to every sink. Never waits on I/O; waits for queue space only under
     /// `Overflow::Block`, at most its timeout.
+    /// The envelope sizes its events are accounted for by.
+    pub(crate) fn size_hints(&self) -> &crate::render::envelope::SizeHints {
+        &self.writer.size_hints
+    }
+
     pub(crate) fn submit(&self, record: Arc<Record>) {
         self.submitting.fetch_add(1, Ordering::SeqCst);
         self.writer.counters.emitted.fetch_add(1, Ordering::Relaxed);

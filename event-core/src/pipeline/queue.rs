@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::envelope::EnvelopeWriter;
-use crate::record::Record;
+use crate::pipeline::record::Record;
+use crate::render::envelope::EnvelopeWriter;
 use crate::stats::{DropReason, SinkCounters, SinkStats};
 use crate::{BuildError, Sink};
 
@@ -76,7 +76,7 @@ pub(crate) enum Item {
 
 /// What the queue's producers and its worker share.
 pub(crate) struct SinkShared {
-    pub(crate) counters: SinkCounters,
+    pub(crate) counters: Arc<SinkCounters>,
     /// Signalled when the worker frees queue space, for `Overflow::Block`.
     space: Mutex<()>,
     space_freed: Condvar,
@@ -129,7 +129,7 @@ impl SinkShared {
             match item {
                 Item::Event(record) => {
                     self.release(std::slice::from_ref(&record));
-                    self.counters.drop(DropReason::Shutdown, 1);
+                    self.counters.count_drop(DropReason::Shutdown, 1);
                 }
                 Item::Flush(done) | Item::Shutdown(done) => {
                     let _ = done.send(());
@@ -165,7 +165,7 @@ pub(crate) fn start<S: Sink>(
     }
     let (sender, receiver): (Sender<Item>, Receiver<Item>) = crossbeam_channel::unbounded();
     let shared = Arc::new(SinkShared {
-        counters: SinkCounters::default(),
+        counters: Arc::default(),
         space: Mutex::new(()),
         space_freed: Condvar::new(),
         max_queue_bytes: options.max_queue_bytes as u64,
@@ -218,7 +218,7 @@ impl SinkQueue {
     /// Counts an event this sink will not get.
     pub(crate) fn reject(&self, reason: DropReason) {
         self.shared.counters.emitted.fetch_add(1, Ordering::Relaxed);
-        self.shared.counters.drop(reason, 1);
+        self.shared.counters.count_drop(reason, 1);
     }
 
     /// Queues `record`, or counts why not. Waits only under `Overflow::Block`.

@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Receiver;
 
 use super::queue::{Item, SinkShared};
-use crate::envelope::EnvelopeWriter;
-use crate::events_dropped::EventsDropped;
-use crate::record::Record;
+use crate::pipeline::events_dropped::EventsDropped;
+use crate::pipeline::record::Record;
+use crate::render::envelope::EnvelopeWriter;
 use crate::sink::{Batch, BatchEvent, Outcomes};
 use crate::stats::DropReason;
 use crate::Sink;
@@ -27,8 +27,8 @@ pub(super) fn spawn<S: Sink>(
     max_batch: usize,
     encodes_alone: bool,
 ) -> std::io::Result<JoinHandle<()>> {
-    let runtime = crate::silence::sink_runtime()?;
-    crate::silence::spawn_silenced(format!("event-sink-{name}"), move || {
+    let runtime = crate::pipeline::silence::sink_runtime()?;
+    crate::pipeline::silence::spawn_silenced(format!("event-sink-{name}"), move || {
         Worker {
             sink,
             runtime,
@@ -75,7 +75,7 @@ struct DropReport {
 
 impl<S: Sink> Worker<S> {
     fn run(mut self, receiver: Receiver<Item>) {
-        let outcomes = Outcomes::new(Arc::clone(&self.shared));
+        let outcomes = Outcomes::new(Arc::clone(&self.shared.counters));
         if catch_unwind(AssertUnwindSafe(|| self.sink.attach(outcomes))).is_err() {
             self.shared
                 .counters
@@ -131,6 +131,8 @@ impl<S: Sink> Worker<S> {
     fn deliver(&mut self, records: &[Arc<Record>]) {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
+        // The batch's events borrow the writer while the sink (in `self`) is called.
+        let writer = Arc::clone(&self.writer);
         let mut buffer = std::mem::take(&mut self.buffer);
         let mut ends = std::mem::take(&mut self.ends);
         let mut events = Vec::with_capacity(records.len() + 1);
@@ -140,19 +142,19 @@ impl<S: Sink> Worker<S> {
             for (index, record) in records.iter().enumerate() {
                 match record.encode_into(&self.writer, &mut buffer) {
                     Ok(()) => ends.push((index, buffer.len())),
-                    Err(err) => counters.drop(err.reason(), 1),
+                    Err(err) => counters.count_drop(err.reason(), 1),
                 }
             }
             let mut start = 0;
             for &(index, end) in &ends {
-                events.push(records[index].batch_event(&buffer[start..end]));
+                events.push(records[index].batch_event(&writer, &buffer[start..end]));
                 start = end;
             }
         } else {
             for record in records {
                 match record.encoded(&self.writer) {
-                    Ok(json) => events.push(record.batch_event(json)),
-                    Err(err) => counters.drop(err.reason(), 1),
+                    Ok(json) => events.push(record.batch_event(&writer, json)),
+                    Err(err) => counters.count_drop(err.reason(), 1),
                 }
             }
         }
@@ -160,7 +162,7 @@ impl<S: Sink> Worker<S> {
         let report = self.drop_report();
         if let Some(report) = &report {
             if let Ok(json) = report.record.encoded(&self.writer) {
-                events.push(report.record.uncounted_batch_event(json));
+                events.push(report.record.uncounted_batch_event(&writer, json));
             }
         }
         let report_written = if events.is_empty() {
@@ -176,7 +178,7 @@ impl<S: Sink> Worker<S> {
                     Ok(()) => {
                         counters.delivered.fetch_add(count, Ordering::Relaxed);
                     }
-                    Err(reason) => counters.drop(*reason, count),
+                    Err(reason) => counters.count_drop(*reason, count),
                 }
             }
             result.is_ok() && events.len() as u64 > count
@@ -197,7 +199,7 @@ impl<S: Sink> Worker<S> {
     fn drop_report(&self) -> Option<DropReport> {
         let counts = self.shared.counters.take_unreported();
         (!counts.is_empty()).then(|| DropReport {
-            record: Record::internal(EventsDropped::new(&counts)),
+            record: Record::internal(EventsDropped::new(&counts), &self.writer.size_hints),
             counts,
         })
     }
@@ -217,9 +219,10 @@ impl<S: Sink> Worker<S> {
         let Some(report) = self.drop_report() else {
             return;
         };
-        let written = match report.record.encoded(&self.writer) {
+        let writer = Arc::clone(&self.writer);
+        let written = match report.record.encoded(&writer) {
             Ok(json) => {
-                let event = report.record.uncounted_batch_event(json);
+                let event = report.record.uncounted_batch_event(&writer, json);
                 self.write(&[event]).0.is_ok()
             }
             Err(_) => false,
@@ -230,7 +233,7 @@ impl<S: Sink> Worker<S> {
     /// Hands one batch to the sink; a panic in it is caught. Also says whether the sink took
     /// over the batch's accounting.
     fn write(&mut self, events: &[BatchEvent<'_>]) -> (Result<(), DropReason>, bool) {
-        let batch = Batch::new(events, &self.shared);
+        let batch = Batch::new(events, &self.shared.counters);
         let sink = &mut self.sink;
         let runtime = &self.runtime;
         let result = catch_unwind(AssertUnwindSafe(|| {

@@ -84,8 +84,9 @@ impl Sensitivity {
 #[derive(Clone, Copy)]
 pub(crate) struct TreatmentContext<'a> {
     pub(crate) hash_key: Option<&'a HashKey>,
-    /// Raised once per hashed value rendered as `"[REDACTED]"` for lack of a key.
-    pub(crate) hash_key_missing: &'a AtomicU64,
+    /// Raised once per hashed value rendered as `"[REDACTED]"` for lack of a key; `None`
+    /// where nobody counts (or it was counted already).
+    pub(crate) hash_key_missing: Option<&'a AtomicU64>,
 }
 
 /// A failure of the user's own `Display` while treating a value. It carries no part of the
@@ -152,7 +153,9 @@ pub(crate) fn hash<T: fmt::Display + ?Sized>(
     ctx: TreatmentContext<'_>,
 ) -> Result<HashedText, DisplayFailed> {
     let Some(key) = ctx.hash_key else {
-        ctx.hash_key_missing.fetch_add(1, Ordering::Relaxed);
+        if let Some(missing) = ctx.hash_key_missing {
+            missing.fetch_add(1, Ordering::Relaxed);
+        }
         return Ok(HashedText::Redacted);
     };
     struct MacWriter<M>(M);
@@ -219,7 +222,7 @@ mod tests {
         let counter = AtomicU64::new(0);
         let ctx = TreatmentContext {
             hash_key: None,
-            hash_key_missing: &counter,
+            hash_key_missing: Some(&counter),
         };
         assert_eq!(hash("a@b.c", ctx).unwrap().as_str(), REDACTED);
         assert_eq!(counter.load(Ordering::Relaxed), 1);
@@ -232,7 +235,7 @@ mod tests {
         let counter = AtomicU64::new(0);
         let ctx = TreatmentContext {
             hash_key: Some(&key),
-            hash_key_missing: &counter,
+            hash_key_missing: Some(&counter),
         };
         let data = "Test Using Larger Than Block-Size Key - Hash Key First";
         assert_eq!(

@@ -6,7 +6,7 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::treatment::REDACTED;
+use crate::model::treatment::REDACTED;
 use crate::{EventKind, Sensitivity, Treatment, Version};
 
 /// Output keys the envelope carries at its top level rather than inside `metadata`: they are
@@ -141,15 +141,9 @@ pub struct EventSchema {
     fields: &'static [FieldSchema],
     json: Value,
     fingerprint: String,
-    encoded_size_hint: std::sync::atomic::AtomicUsize,
 }
 
 impl EventSchema {
-    /// The envelope size last written for this event type, for queue accounting.
-    pub(crate) fn encoded_size_hint(&self) -> &std::sync::atomic::AtomicUsize {
-        &self.encoded_size_hint
-    }
-
     /// The event name.
     pub fn name(&self) -> &'static str {
         self.name
@@ -280,7 +274,6 @@ pub fn build_schema(descriptor: &EventDescriptor) -> EventSchema {
         fields: descriptor.fields,
         json: Value::Object(schema),
         fingerprint,
-        encoded_size_hint: std::sync::atomic::AtomicUsize::new(0),
     }
 }
 
@@ -450,7 +443,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 /// The schema of a plain field's type. Used by the derive only.
 #[doc(hidden)]
-pub fn field_schema<T: crate::fields::EventField + ?Sized>(
+pub fn field_schema<T: crate::model::fields::EventField + ?Sized>(
     generator: &mut SchemaGenerator,
 ) -> schemars::Schema {
     generator.subschema_for::<T>()

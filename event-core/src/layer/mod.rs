@@ -3,6 +3,8 @@
 //! the span context of that moment, and hands it to its pipeline, which encodes and delivers
 //! it off the caller's thread.
 
+pub(crate) mod build_error;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +14,13 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::context::{
+use crate::emit::{Claim, Handoff};
+use crate::pipeline::{sink_starter, Pipeline, SinkOptions, SinkStarter};
+use crate::render::envelope::context::{
     is_request_span, ContextFields, Correlation, SpanContext, MAX_CUSTOM_CONTEXT_FIELDS,
 };
-use crate::emit::{Claim, Handoff};
-use crate::envelope::{EnvelopeConfig, EnvelopeWriter};
-use crate::pipeline::{sink_starter, Pipeline, SinkOptions, SinkStarter};
-use crate::record::RecordMeta;
+use crate::render::envelope::{is_reserved_key, RecordMeta, ResourceKey, SizeHints};
+use crate::render::envelope::{EnvelopeConfig, EnvelopeWriter};
 use crate::stats::LayerCounters;
 use crate::{BuildError, EventGuard, HashKey, Sink};
 
@@ -108,7 +110,7 @@ where
 
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
         // Events from sink threads never re-enter a pipeline, whatever dispatcher they set.
-        if crate::silence::is_silenced() {
+        if crate::pipeline::silence::is_silenced() {
             return;
         }
         Handoff::claim(event.metadata(), |stamp| Claim {
@@ -123,28 +125,9 @@ where
     }
 }
 
-/// Envelope keys a context field cannot take.
-const RESERVED_KEYS: [&str; 15] = [
-    "timestamp",
-    "event_id",
-    "event_name",
-    "event_type",
-    "event_version",
-    "level",
-    "service",
-    "service_version",
-    "environment",
-    "region",
-    "host",
-    "http",
-    "geo",
-    "source",
-    "metadata",
-];
-
 /// Configures an [`EventLayer`]; see the README for every option.
 pub struct EventLayerBuilder {
-    resource: [(&'static str, Option<String>); 5],
+    resource: Vec<(ResourceKey, String)>,
     hash_key: Option<Result<HashKey, crate::HashKeyError>>,
     context_fields: Vec<String>,
     source: bool,
@@ -156,13 +139,7 @@ pub struct EventLayerBuilder {
 impl Default for EventLayerBuilder {
     fn default() -> Self {
         EventLayerBuilder {
-            resource: [
-                ("service", None),
-                ("service_version", None),
-                ("environment", None),
-                ("region", None),
-                ("host", None),
-            ],
+            resource: Vec::new(),
             hash_key: None,
             context_fields: Vec::new(),
             source: true,
@@ -174,30 +151,31 @@ impl Default for EventLayerBuilder {
 }
 
 impl EventLayerBuilder {
-    fn resource(mut self, index: usize, value: impl Into<String>) -> Self {
-        self.resource[index].1 = Some(value.into());
+    fn resource(mut self, key: ResourceKey, value: impl Into<String>) -> Self {
+        self.resource.retain(|(k, _)| *k != key);
+        self.resource.push((key, value.into()));
         self
     }
 
     /// The envelope's `service`.
     pub fn service(self, name: impl Into<String>) -> Self {
-        self.resource(0, name)
+        self.resource(ResourceKey::Service, name)
     }
     /// The envelope's `service_version`.
     pub fn service_version(self, version: impl Into<String>) -> Self {
-        self.resource(1, version)
+        self.resource(ResourceKey::ServiceVersion, version)
     }
     /// The envelope's `environment`.
     pub fn environment(self, environment: impl Into<String>) -> Self {
-        self.resource(2, environment)
+        self.resource(ResourceKey::Environment, environment)
     }
     /// The envelope's `region`.
     pub fn region(self, region: impl Into<String>) -> Self {
-        self.resource(3, region)
+        self.resource(ResourceKey::Region, region)
     }
     /// The envelope's `host`.
     pub fn host(self, host: impl Into<String>) -> Self {
-        self.resource(4, host)
+        self.resource(ResourceKey::Host, host)
     }
 
     /// The key for `#[event(hash)]` fields, at least 32 bytes (checked by `build`). Without
@@ -262,7 +240,7 @@ impl EventLayerBuilder {
             }
         }
         for name in &self.context_fields {
-            if RESERVED_KEYS.contains(&name.as_str()) {
+            if is_reserved_key(name) {
                 return Err(BuildError::new(
                     format!("context_field({name:?})"),
                     format!(
@@ -289,18 +267,11 @@ impl EventLayerBuilder {
             ));
         }
         let writer = EnvelopeWriter {
-            config: EnvelopeConfig::new(
-                &self
-                    .resource
-                    .into_iter()
-                    .filter_map(|(key, value)| value.map(|v| (key, v)))
-                    .collect::<Vec<_>>(),
-                context.clone(),
-                self.source,
-            ),
+            config: EnvelopeConfig::new(self.resource, context.clone(), self.source),
             hash_key,
             counters: Arc::new(LayerCounters::default()),
             max_event_bytes: self.max_event_bytes,
+            size_hints: SizeHints::default(),
         };
         let (pipeline, workers) = Pipeline::start(writer, self.sinks)?;
         let pipeline = Arc::new(pipeline);

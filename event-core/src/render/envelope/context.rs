@@ -11,6 +11,8 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 use tracing_core::field::{Field, Visit};
 
+use super::view::EnvelopeObject;
+
 /// The correlation fields every layer looks for, in envelope order.
 pub const CORRELATION_FIELDS: [&str; 5] =
     ["trace_id", "span_id", "request_id", "user_id", "session_id"];
@@ -86,9 +88,9 @@ pub(crate) struct ContextFields {
 }
 
 /// The envelope's context objects: key, index of the first member, member names.
-pub(crate) const CONTEXT_OBJECTS: [(&str, usize, &[&str]); 2] = [
-    ("http", HTTP_START, &HTTP_FIELDS),
-    ("geo", GEO_START, &GEO_FIELDS),
+pub(crate) const CONTEXT_OBJECTS: [(EnvelopeObject, usize, &[&str]); 2] = [
+    (EnvelopeObject::Http, HTTP_START, &HTTP_FIELDS),
+    (EnvelopeObject::Geo, GEO_START, &GEO_FIELDS),
 ];
 
 impl ContextFields {

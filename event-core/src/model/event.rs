@@ -1,6 +1,6 @@
 //! The `Event` trait, implemented by `#[derive(Event)]`.
 
-use crate::fields::FieldVisitor;
+use crate::model::fields::FieldVisitor;
 use crate::{EventKind, EventSchema, Version};
 
 /// A typed event: a struct with `#[derive(Event)]` and `#[event(kind = "...")]`.

@@ -7,8 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Serialize;
 
-use crate::fields::{DisplayField, EventField, FieldVisitor};
-use crate::treatment::{self, REDACTED};
+use crate::model::fields::{DisplayField, EventField, FieldVisitor};
+use crate::model::treatment::{self, REDACTED};
 use crate::{Event, FieldSchema};
 
 /// The body of every derived `Debug` impl: `Name { key: value, .. }` with treatments applied.
@@ -86,7 +86,8 @@ impl<T: Serialize + ?Sized> fmt::Debug for AsJson<'_, T> {
                 Ok(())
             }
         }
-        crate::json::write_json(FmtWriter(f), self.0).or_else(|_| f.write_str("<unserializable>"))
+        crate::render::json::write_json(FmtWriter(f), self.0)
+            .or_else(|_| f.write_str("<unserializable>"))
     }
 }
 

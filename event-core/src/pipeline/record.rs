@@ -2,118 +2,17 @@
 //! that claimed it) and, per pipeline, what the layer captured on the caller's thread. The
 //! envelope is written on a worker, once per pipeline, the first time a sink needs it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-use tracing_core::Metadata;
 use uuid::Uuid;
 
-use crate::context::Correlation;
-use crate::envelope::{self, EnvelopeConfig, EnvelopeWriter};
+use crate::render::envelope::context::Correlation;
+use crate::render::envelope::{Envelope, EnvelopeWriter, Payload, RecordMeta, SizeHints};
 use crate::sink::BatchEvent;
 use crate::stats::DropReason;
-use crate::treatment::TreatmentContext;
-use crate::{Event, RenderError};
-
-/// What the layer captured when the event was emitted.
-pub(crate) struct RecordMeta {
-    pub(crate) timestamp: SystemTime,
-    pub(crate) event_id: Uuid,
-    /// The `emit!` call site (module, file, line); `None` for the pipeline's own events.
-    pub(crate) callsite: Option<&'static Metadata<'static>>,
-    pub(crate) correlation: Correlation,
-}
-
-impl RecordMeta {
-    /// The level the event was emitted at: its call site's, which `emit!(level = ..)` may
-    /// have set, else `default` (the event type's).
-    pub(crate) fn level(&self, default: tracing_core::Level) -> tracing_core::Level {
-        self.callsite.map_or(default, |callsite| *callsite.level())
-    }
-}
-
-/// A typed event behind a trait object. The mutex makes it shareable between sink workers
-/// without asking events to be `Sync`.
-pub(crate) trait Payload: Send + Sync {
-    fn write_envelope(
-        &self,
-        meta: &RecordMeta,
-        config: &EnvelopeConfig,
-        ctx: TreatmentContext<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), RenderError>;
-
-    /// The encoded size last seen for this event type, for queue accounting.
-    fn size_hint(&self) -> &'static AtomicUsize;
-
-    /// The memory the event itself takes while queued (its heap data not included).
-    fn memory(&self) -> usize;
-
-    fn name(&self) -> &'static str;
-
-    fn level(&self) -> tracing_core::Level;
-}
-
-impl<E: Event + Send> Payload for Mutex<E> {
-    fn write_envelope(
-        &self,
-        meta: &RecordMeta,
-        config: &EnvelopeConfig,
-        ctx: TreatmentContext<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), RenderError> {
-        // A panic while a previous writer held the lock leaves the event intact: user code
-        // only ever reads it.
-        let event = self.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        envelope::write(&*event, meta, config, ctx, out)
-    }
-
-    fn size_hint(&self) -> &'static AtomicUsize {
-        E::schema().encoded_size_hint()
-    }
-
-    fn memory(&self) -> usize {
-        std::mem::size_of::<Self>()
-    }
-
-    fn name(&self) -> &'static str {
-        E::NAME
-    }
-
-    fn level(&self) -> tracing_core::Level {
-        E::LEVEL
-    }
-}
-
-/// The same event claimed by several layers: each layer's record points to it.
-impl<P: Payload + ?Sized> Payload for Arc<P> {
-    fn write_envelope(
-        &self,
-        meta: &RecordMeta,
-        config: &EnvelopeConfig,
-        ctx: TreatmentContext<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), RenderError> {
-        (**self).write_envelope(meta, config, ctx, out)
-    }
-
-    fn size_hint(&self) -> &'static AtomicUsize {
-        (**self).size_hint()
-    }
-
-    fn memory(&self) -> usize {
-        std::mem::size_of::<Self>() + (**self).memory()
-    }
-
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-
-    fn level(&self) -> tracing_core::Level {
-        (**self).level()
-    }
-}
+use crate::Event;
 
 /// An event claimed by one `EventLayer`, waiting in its sink queues. The event is inline
 /// (`P` = `Mutex<E>`), so an `emit!` seen by one layer allocates once; with more layers,
@@ -149,9 +48,10 @@ impl EncodeError {
 }
 
 impl<P: Payload> Record<P> {
-    pub(crate) fn new(meta: RecordMeta, payload: P) -> Record<P> {
+    /// A record of `payload`, accounted for by its type's last envelope size in `hints`.
+    pub(crate) fn new(meta: RecordMeta, payload: P, hints: &SizeHints) -> Record<P> {
         let envelope = payload
-            .size_hint()
+            .size_hint(hints)
             .load(Ordering::Relaxed)
             .clamp(MIN_SIZE_HINT, MAX_SIZE_HINT);
         let queue_bytes = envelope + std::mem::size_of::<Record<P>>() - std::mem::size_of::<P>()
@@ -171,7 +71,10 @@ impl Record {
     pub(crate) fn encoded(&self, writer: &EnvelopeWriter) -> Result<&[u8], &EncodeError> {
         self.encoded
             .get_or_init(|| {
-                let hint = self.payload.size_hint().load(Ordering::Relaxed);
+                let hint = self
+                    .payload
+                    .size_hint(&writer.size_hints)
+                    .load(Ordering::Relaxed);
                 let mut out = Vec::with_capacity(hint.clamp(MIN_SIZE_HINT, MAX_SIZE_HINT) + 64);
                 self.encode_into(writer, &mut out).map(|()| out)
             })
@@ -186,12 +89,9 @@ impl Record {
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         let start = out.len();
-        let result = self.payload.write_envelope(
-            &self.meta,
-            &writer.config,
-            writer.treatment_context(),
-            out,
-        );
+        let result =
+            self.payload
+                .write_line(&self.meta, &writer.config, writer.treatment_context(), out);
         let len = out.len() - start;
         match result {
             Ok(()) if len > writer.max_event_bytes => {
@@ -199,7 +99,9 @@ impl Record {
                 Err(EncodeError::TooLarge)
             }
             Ok(()) => {
-                self.payload.size_hint().store(len, Ordering::Relaxed);
+                self.payload
+                    .size_hint(&writer.size_hints)
+                    .store(len, Ordering::Relaxed);
                 Ok(())
             }
             Err(err) => {
@@ -209,10 +111,21 @@ impl Record {
         }
     }
 
-    /// This record as a sink sees it, given its envelope.
-    pub(crate) fn batch_event<'a>(&self, json: &'a [u8]) -> BatchEvent<'a> {
+    /// This record as a sink sees it, given its envelope's line.
+    pub(crate) fn batch_event<'a>(
+        &'a self,
+        writer: &'a EnvelopeWriter,
+        json: &'a [u8],
+    ) -> BatchEvent<'a> {
         BatchEvent {
             json,
+            envelope: Envelope {
+                payload: &self.payload,
+                meta: &self.meta,
+                config: &writer.config,
+                // The line was written first and counted any hash key missing already.
+                ctx: writer.uncounted_treatment_context(),
+            },
             name: self.payload.name(),
             level: self.meta.level(self.payload.level()),
             timestamp: self.meta.timestamp,
@@ -222,15 +135,19 @@ impl Record {
     }
 
     /// The batch view of the pipeline's own report: not counted in `emitted`.
-    pub(crate) fn uncounted_batch_event<'a>(&self, json: &'a [u8]) -> BatchEvent<'a> {
+    pub(crate) fn uncounted_batch_event<'a>(
+        &'a self,
+        writer: &'a EnvelopeWriter,
+        json: &'a [u8],
+    ) -> BatchEvent<'a> {
         BatchEvent {
             counted: false,
-            ..self.batch_event(json)
+            ..self.batch_event(writer, json)
         }
     }
 
     /// A record of the pipeline's own (such as `events_dropped`), emitted now.
-    pub(crate) fn internal<E: Event + Send>(event: E) -> Arc<Record> {
+    pub(crate) fn internal<E: Event + Send>(event: E, hints: &SizeHints) -> Arc<Record> {
         Arc::new(Record::new(
             RecordMeta {
                 timestamp: SystemTime::now(),
@@ -239,6 +156,7 @@ impl Record {
                 correlation: Correlation::default(),
             },
             Mutex::new(event),
+            hints,
         ))
     }
 }

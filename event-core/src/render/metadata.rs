@@ -3,23 +3,13 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 
-use crate::fields::{DisplayField, EventField, FieldVisitor};
-use crate::treatment::{self, TreatmentContext, REDACTED};
+use crate::model::fields::{DisplayField, EventField, FieldVisitor};
+use crate::model::treatment::{self, TreatmentContext, REDACTED};
 use crate::{Event, FieldSchema, HashKey};
-
-/// Hashed values rendered by [`render_metadata`] / [`try_render_metadata`] without a key.
-static RENDER_HASH_KEY_MISSING: AtomicU64 = AtomicU64::new(0);
-
-/// How many `hash` values [`render_metadata`] and [`try_render_metadata`] have written as
-/// `"[REDACTED]"` in this process because they were given no [`HashKey`] (fail closed).
-pub fn hash_key_missing_count() -> u64 {
-    RENDER_HASH_KEY_MISSING.load(Ordering::Relaxed)
-}
 
 /// Why an event could not be rendered. The message names the event and the field, never the
 /// value.
@@ -63,7 +53,7 @@ impl RenderError {
 ///
 /// Fields whose output name is `user_id`, `session_id` or `request_id` are not in it: the
 /// envelope carries them at its top level. Without a `hash_key`, hashed fields are
-/// `"[REDACTED]"` and [`hash_key_missing_count`] rises.
+/// `"[REDACTED]"` (fail closed: never an unkeyed hash).
 ///
 /// ```
 /// use event_core::{render_metadata, Event, HashKey};
@@ -105,7 +95,8 @@ pub fn try_render_metadata<E: Event>(
 ) -> Result<serde_json::Value, RenderError> {
     let ctx = TreatmentContext {
         hash_key,
-        hash_key_missing: &RENDER_HASH_KEY_MISSING,
+        // The caller passed no key and knows it: nothing to count.
+        hash_key_missing: None,
     };
     let current = Cell::new("");
     let metadata = Metadata {

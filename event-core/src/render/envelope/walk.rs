@@ -1,0 +1,226 @@
+//! The one walk over an envelope's parts: their order and which are left out. The NDJSON
+//! line and every [`EnvelopeVisitor`](super::EnvelopeVisitor) are written from it.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::context::CONTEXT_OBJECTS;
+use super::view::{EnvelopeHead, EnvelopeObject};
+use super::{EnvelopeConfig, RecordMeta, ResourceKey, SOURCE_FIELDS};
+use crate::model::fields::{DisplayField, EventField, FieldVisitor};
+use crate::model::treatment::{self, TreatmentContext, REDACTED};
+use crate::render::metadata::Select;
+use crate::{Event, FieldSchema, RenderError};
+
+/// What the walk hands its parts to. Generic, so the NDJSON line is written without
+/// dynamic dispatch per value; [`EnvelopeVisitor`](super::EnvelopeVisitor)s are adapted.
+pub(crate) trait Visit {
+    fn head(&mut self, head: &EnvelopeHead<'_>);
+    /// The layer's resource fields, in order (`config` keeps them also pre-written).
+    fn resource(&mut self, config: &EnvelopeConfig);
+    /// A value: at the top level, or a member of the object last begun.
+    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()>;
+    /// A text value: treated text (redacted, masked, hashed) or a call site's string.
+    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()>;
+    fn begin_object(&mut self, object: EnvelopeObject);
+    fn end_object(&mut self);
+}
+
+/// Walks `event`'s envelope for `visitor`, catching the panics of user code. On an error
+/// the visitor may have seen part of the envelope.
+pub(crate) fn render<E: Event, V: Visit>(
+    event: &E,
+    meta: &RecordMeta,
+    config: &EnvelopeConfig,
+    ctx: TreatmentContext<'_>,
+    visitor: &mut V,
+) -> Result<(), RenderError> {
+    let current = Cell::new("");
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        walk(event, meta, config, ctx, &current, &mut *visitor)
+    }));
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(RenderError::Serialize {
+            event: E::NAME,
+            field: current.get(),
+            message: err.to_string(),
+        }),
+        Err(_panic) => Err(RenderError::Panicked {
+            event: E::NAME,
+            field: current.get(),
+        }),
+    }
+}
+
+/// The envelope's timestamp: the emit time to the microsecond, as the NDJSON line writes
+/// it, so every format carries the same instant.
+pub(crate) fn envelope_time(time: SystemTime) -> SystemTime {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    UNIX_EPOCH + Duration::new(since.as_secs(), since.subsec_micros() * 1_000)
+}
+
+fn walk<E: Event, V: Visit>(
+    event: &E,
+    meta: &RecordMeta,
+    config: &EnvelopeConfig,
+    ctx: TreatmentContext<'_>,
+    current: &Cell<&'static str>,
+    visitor: &mut V,
+) -> serde_json::Result<()> {
+    visitor.head(&EnvelopeHead {
+        timestamp: envelope_time(meta.timestamp),
+        event_id: meta.event_id,
+        name: E::NAME,
+        kind: E::KIND.as_str(),
+        version: E::VERSION,
+        level: meta.level(E::LEVEL),
+    });
+    visitor.resource(config);
+    let fields = E::schema().fields();
+    for (index, name) in config.context.top_level() {
+        // A payload field with this key overrides the span's value (the event is more specific
+        // than an enclosing span), unless it is `None`.
+        let from_payload = fields.iter().any(|f| f.in_envelope() && f.key() == name)
+            && visit_fields(event, Select::EnvelopeField(name), ctx, current, visitor)? > 0;
+        if !from_payload {
+            if let Some(value) = meta.correlation.get(*index) {
+                visitor.value(name, value)?;
+            }
+        }
+    }
+    for (object, start, members) in CONTEXT_OBJECTS {
+        let present = |offset: usize| meta.correlation.get(start + offset);
+        if (0..members.len()).any(|offset| present(offset).is_some()) {
+            visitor.begin_object(object);
+            for (offset, name) in members.iter().enumerate() {
+                if let Some(value) = present(offset) {
+                    visitor.value(name, value)?;
+                }
+            }
+            visitor.end_object();
+        }
+    }
+    if let (true, Some(callsite)) = (config.source, meta.callsite) {
+        visitor.begin_object(EnvelopeObject::Source);
+        let [module, file, line] = SOURCE_FIELDS;
+        if let Some(value) = callsite.module_path() {
+            visitor.text(module, value)?;
+        }
+        if let Some(value) = callsite.file() {
+            visitor.text(file, value)?;
+        }
+        if let Some(value) = callsite.line() {
+            visitor.value(line, &value)?;
+        }
+        visitor.end_object();
+    }
+    visitor.begin_object(EnvelopeObject::Metadata);
+    visit_fields(event, Select::Metadata, ctx, current, visitor)?;
+    visitor.end_object();
+    Ok(())
+}
+
+/// The resource fields of `config`, in order.
+pub(crate) fn resource(config: &EnvelopeConfig) -> impl Iterator<Item = (ResourceKey, &str)> {
+    config
+        .resource
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+}
+
+/// Hands the selected fields of `event`, treated, to `visitor`; returns how many.
+fn visit_fields<E: Event, V: Visit>(
+    event: &E,
+    select: Select<'_>,
+    ctx: TreatmentContext<'_>,
+    current: &Cell<&'static str>,
+    visitor: &mut V,
+) -> serde_json::Result<usize> {
+    let mut fields = Fields {
+        visitor,
+        select,
+        ctx,
+        current,
+        written: 0,
+        error: None,
+    };
+    event.__visit_fields(&mut fields);
+    match fields.error {
+        Some(err) => Err(err),
+        None => Ok(fields.written),
+    }
+}
+
+/// Treats visited fields and passes the selected ones on, stopping at the first error.
+struct Fields<'a, 'k, V> {
+    visitor: &'a mut V,
+    select: Select<'k>,
+    ctx: TreatmentContext<'a>,
+    current: &'a Cell<&'static str>,
+    written: usize,
+    error: Option<serde_json::Error>,
+}
+
+impl<V: Visit> Fields<'_, '_, V> {
+    /// Whether `field` is selected (and nothing failed before it).
+    fn wants(&mut self, field: &'static FieldSchema) -> bool {
+        if self.error.is_some() || !self.select.wants(field) {
+            return false;
+        }
+        self.current.set(field.key());
+        self.written += 1;
+        true
+    }
+
+    fn text(&mut self, field: &'static FieldSchema, text: Result<&str, treatment::DisplayFailed>) {
+        self.error = match text {
+            Ok(text) => self.visitor.text(field.key(), text).err(),
+            Err(treatment::DisplayFailed) => Some(serde::ser::Error::custom(
+                "its `Display` implementation returned an error",
+            )),
+        };
+    }
+}
+
+impl<V: Visit> FieldVisitor for Fields<'_, '_, V> {
+    fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
+        if self.wants(field) {
+            self.error = self.visitor.value(field.key(), value).err();
+        }
+    }
+
+    fn redacted(&mut self, field: &'static FieldSchema) {
+        if self.wants(field) {
+            self.text(field, Ok(REDACTED));
+        }
+    }
+
+    fn masked<T: DisplayField + ?Sized>(
+        &mut self,
+        field: &'static FieldSchema,
+        value: &T,
+        keep_last: u8,
+    ) {
+        if self.wants(field) {
+            let masked = treatment::mask(value, keep_last);
+            self.text(
+                field,
+                masked.as_ref().map(|text| text.as_str()).map_err(|e| *e),
+            );
+        }
+    }
+
+    fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
+        if self.wants(field) {
+            let hashed = treatment::hash(value, self.ctx);
+            self.text(
+                field,
+                hashed.as_ref().map(|text| text.as_str()).map_err(|e| *e),
+            );
+        }
+    }
+}
