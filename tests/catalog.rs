@@ -77,7 +77,7 @@ fn catalog_lists_every_event_type_once() {
             ),
             // The pipeline's own report of lost events is an event too.
             (
-                "event_core::events_dropped::EventsDropped".into(),
+                "event_core::pipeline::events_dropped::EventsDropped".into(),
                 "events_dropped 1.0".into()
             ),
         ]

@@ -21,9 +21,10 @@
 //! beyond `event-core`.
 
 mod clock;
+mod encoder;
 mod file;
 #[cfg(feature = "http")]
-mod http;
+pub(crate) mod http;
 mod init;
 mod memory;
 #[cfg(feature = "http")]

@@ -1,10 +1,10 @@
 //! `StdoutSink`: NDJSON or human-readable lines on standard output.
 
-use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 
 use event_core::{Batch, Sink, SinkError};
-use serde_json::Value;
+
+use crate::encoder::pretty::PrettyLine;
 
 /// How [`StdoutSink`] writes events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,11 +117,12 @@ impl Sink for StdoutSink {
             match self.format {
                 StdoutFormat::Ndjson => self.buffer.extend_from_slice(event.json()),
                 StdoutFormat::Pretty => {
-                    let envelope: Value = serde_json::from_slice(event.json()).map_err(|err| {
-                        SinkError::with_source("an envelope is not valid JSON", err)
+                    let mut pretty = PrettyLine::new(self.colour);
+                    event.envelope().visit(&mut pretty).map_err(|err| {
+                        SinkError::with_source("an envelope could not be written as text", err)
                     })?;
                     let mut line = String::with_capacity(256);
-                    pretty_line(&envelope, self.colour, &mut line);
+                    pretty.finish(&mut line);
                     self.buffer.extend_from_slice(line.as_bytes());
                 }
             }
@@ -139,79 +140,24 @@ impl Sink for StdoutSink {
     }
 }
 
-/// Keys shown in the line's head rather than among the other fields.
-const HEAD_KEYS: [&str; 8] = [
-    "timestamp",
-    "event_id",
-    "event_name",
-    "event_type",
-    "event_version",
-    "level",
-    "metadata",
-    "source",
-];
-
-/// `2026-11-21T10:30:00.123456Z  WARN user_login_attempt v1.1 security request_id="r1" | ip="…"`
-fn pretty_line(envelope: &Value, colour: bool, out: &mut String) {
-    let text = |key: &str| envelope.get(key).and_then(Value::as_str).unwrap_or("");
-    let level = text("level");
-    let (on, off) = match (colour, level) {
-        (false, _) => ("", ""),
-        (true, "ERROR") => ("\x1b[31m", "\x1b[0m"),
-        (true, "WARN") => ("\x1b[33m", "\x1b[0m"),
-        (true, "INFO") => ("\x1b[32m", "\x1b[0m"),
-        (true, _) => ("\x1b[2m", "\x1b[0m"),
-    };
-    let _ = write!(
-        out,
-        "{} {on}{:>5}{off} {} v{} {}",
-        escaped(text("timestamp")),
-        escaped(level),
-        escaped(text("event_name")),
-        escaped(text("event_version")),
-        escaped(text("event_type")),
-    );
-    if let Some(object) = envelope.as_object() {
-        for (key, value) in object {
-            if !HEAD_KEYS.contains(&key.as_str()) {
-                let _ = write!(out, " {}=", escaped(key));
-                push_json(out, value);
-            }
-        }
-    }
-    out.push_str(" |");
-    if let Some(fields) = envelope.get("metadata").and_then(Value::as_object) {
-        for (key, value) in fields {
-            let _ = write!(out, " {}=", escaped(key));
-            push_json(out, value);
-        }
-    }
-}
-
-/// Appends `value` as JSON, DEL and C1 controls escaped as in every envelope.
-fn push_json(out: &mut String, value: &Value) {
-    let mut json = Vec::new();
-    // Writing a JSON value into a `Vec` cannot fail, and JSON text is UTF-8.
-    let _ = event_core::write_json(&mut json, value);
-    out.push_str(&String::from_utf8_lossy(&json));
-}
-
-/// `text` with control characters (newlines, ANSI escapes) escaped.
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use event_core::envelope::StoredEnvelope;
+    use serde_json::Value;
+
+    /// The line for an envelope given as JSON (with an event id added).
+    fn pretty_line(envelope: &Value, colour: bool, out: &mut String) {
+        let mut envelope = envelope.clone();
+        envelope["event_id"] = "0193a6f0-0000-7000-8000-000000000001".into();
+        let line = serde_json::to_vec(&envelope).unwrap();
+        let mut pretty = PrettyLine::new(colour);
+        StoredEnvelope::parse(&line)
+            .unwrap()
+            .visit(&mut pretty)
+            .unwrap();
+        pretty.finish(out);
+    }
 
     #[test]
     fn pretty_lines_escape_control_characters() {

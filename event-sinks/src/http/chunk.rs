@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::format::Unit;
+
 /// The events of one request.
 #[derive(Clone, Debug)]
 pub(crate) struct Chunk {
@@ -20,6 +22,10 @@ pub(crate) struct Chunk {
     pub(crate) run: Uuid,
     /// Times it exhausted its retries while its endpoint answered (for poison detection).
     pub(crate) failures: u32,
+    /// Each event in the endpoint's format (rows, OTLP records), encoded when it arrived;
+    /// `None` when an event came without one (read back from the spool, or a format that
+    /// sends the lines), and the body is then written from the lines.
+    units: Option<Vec<Unit>>,
 }
 
 /// The first line of a chunk's spool record.
@@ -44,17 +50,29 @@ impl Chunk {
             uncounted: Vec::new(),
             run,
             failures: 0,
+            units: Some(Vec::new()),
         }
     }
 
-    /// Appends one envelope.
-    pub(crate) fn push(&mut self, json: &[u8], counted: bool) {
+    /// Appends one envelope, with its unit in the endpoint's format if it has one.
+    pub(crate) fn push(&mut self, json: &[u8], counted: bool, unit: Option<Unit>) {
+        match (&mut self.units, unit) {
+            (Some(units), Some(unit)) => units.push(unit),
+            (units, _) => *units = None,
+        }
         self.lines.extend_from_slice(json);
         self.lines.push(b'\n');
         if !counted {
             self.uncounted.push(self.events);
         }
         self.events += 1;
+    }
+
+    /// The events' units, when every event has one.
+    pub(crate) fn units(&self) -> Option<&[Unit]> {
+        self.units
+            .as_deref()
+            .filter(|units| units.len() as u64 == self.events)
     }
 
     /// How many of its events count in the sink's `emitted`.
@@ -78,13 +96,15 @@ impl Chunk {
         let half = self.events / 2;
         let mut first = self.derived(".1");
         let mut second = self.derived(".2");
+        let units = self.units();
         for (index, line) in self.envelopes().enumerate() {
             let target = if (index as u64) < half {
                 &mut first
             } else {
                 &mut second
             };
-            target.push(line, !self.uncounted.contains(&(index as u64)));
+            let unit = units.and_then(|units| units.get(index)).cloned();
+            target.push(line, !self.uncounted.contains(&(index as u64)), unit);
         }
         Some((first, second))
     }
@@ -97,6 +117,7 @@ impl Chunk {
             uncounted: Vec::new(),
             run: self.run,
             failures: self.failures,
+            units: Some(Vec::new()),
         }
     }
 
@@ -131,6 +152,7 @@ impl Chunk {
             uncounted: header.uncounted,
             run: header.run,
             failures: header.failures,
+            units: None,
         })
     }
 }
@@ -143,9 +165,9 @@ mod tests {
     fn records_round_trip_and_splits_keep_derived_keys() {
         let run = Uuid::new_v4();
         let mut chunk = Chunk::new(run);
-        chunk.push(br#"{"a":1}"#, true);
-        chunk.push(br#"{"b":2}"#, false);
-        chunk.push(br#"{"c":3}"#, true);
+        chunk.push(br#"{"a":1}"#, true, None);
+        chunk.push(br#"{"b":2}"#, false, None);
+        chunk.push(br#"{"c":3}"#, true, None);
         let back = Chunk::from_record(&chunk.to_record()).unwrap();
         assert_eq!(back.key, chunk.key);
         assert_eq!(back.lines, chunk.lines);

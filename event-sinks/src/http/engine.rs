@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::chunk::Chunk;
 use super::dead_letter::DeadLetter;
-use super::format::{gzip, HttpFormat};
+use super::format::{gzip, HttpFormat, Unit};
 use super::retry::{classify, classify_error, Retry, Verdict};
 use crate::spool::{PushError, Spool};
 
@@ -228,8 +228,13 @@ impl Engine {
         }
     }
 
-    /// Takes a batch from the pipeline (on its worker thread).
-    pub(crate) fn accept(&self, batch: &Batch<'_>) {
+    /// Takes a batch from the pipeline (on its worker thread), with each event's unit in
+    /// the endpoint's format (or why it could not be encoded).
+    pub(crate) fn accept(
+        &self,
+        batch: &Batch<'_>,
+        units: Vec<Result<Option<Unit>, event_core::RenderError>>,
+    ) {
         batch.take_over();
         let mut state = self.lock();
         if state.stopped {
@@ -237,7 +242,17 @@ impl Engine {
             self.outcomes.dropped(DropReason::Shutdown, counted);
             return;
         }
-        for event in batch.iter() {
+        for (event, unit) in batch.iter().zip(units) {
+            let unit = match unit {
+                Ok(unit) => unit,
+                Err(err) => {
+                    if event.is_counted() {
+                        self.outcomes.dropped(DropReason::SerializeError, 1);
+                    }
+                    self.outcomes.error(err.to_string());
+                    continue;
+                }
+            };
             let json = event.json();
             if state.open.events > 0
                 && (state.open.events >= self.config.max_events
@@ -262,7 +277,7 @@ impl Engine {
             if state.open.events == 0 {
                 state.open_since = Instant::now();
             }
-            state.open.push(json, event.is_counted());
+            state.open.push(json, event.is_counted(), unit);
         }
         drop(state);
         self.wake.notify_one();

@@ -5,9 +5,15 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use event_core::envelope::{EnvelopeVisitor, StoredEnvelope};
+use event_core::RenderError;
+
 use super::chunk::Chunk;
 #[cfg(feature = "otlp")]
-use super::otlp::{self, Encoding};
+use super::otlp::Encoding;
+use crate::encoder::clickhouse;
+#[cfg(feature = "otlp")]
+use crate::encoder::otlp;
 
 /// What the HTTP sink sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,7 +82,7 @@ impl HttpFormat {
     pub(crate) fn partial_success(&self, answer: &[u8]) -> Option<(u64, String)> {
         #[cfg(feature = "otlp")]
         if let Some(encoding) = self.otlp() {
-            return otlp::partial_success(answer, encoding);
+            return super::otlp::partial_success(answer, encoding);
         }
         let _ = answer;
         None
@@ -114,7 +120,8 @@ impl HttpFormat {
         }
     }
 
-    /// The body for `chunk`, uncompressed.
+    /// The body for `chunk`, uncompressed: from the units its events were encoded into when
+    /// they arrived, or, for events read back from the spool, from their lines.
     pub(crate) fn encode(&self, chunk: &Chunk) -> Vec<u8> {
         match self {
             HttpFormat::Ndjson => chunk.lines.clone(),
@@ -131,39 +138,135 @@ impl HttpFormat {
                 body
             }
             #[cfg(feature = "otlp")]
-            HttpFormat::OtlpProtobuf => otlp::encode(chunk.envelopes(), Encoding::Protobuf),
-            #[cfg(feature = "otlp")]
-            HttpFormat::OtlpJson => otlp::encode(chunk.envelopes(), Encoding::Json),
+            HttpFormat::OtlpProtobuf | HttpFormat::OtlpJson => {
+                let replayed;
+                let units = match chunk.units() {
+                    Some(units) => units,
+                    None => {
+                        replayed = self.replay(chunk);
+                        &replayed
+                    }
+                };
+                let records: Vec<&otlp::OtlpRecord> = units
+                    .iter()
+                    .filter_map(|unit| match unit {
+                        Unit::Otlp(record) => Some(record),
+                        Unit::Row(_) => None,
+                    })
+                    .collect();
+                if *self == HttpFormat::OtlpJson {
+                    otlp::encode_json(&records)
+                } else {
+                    otlp::encode_protobuf(&records)
+                }
+            }
             HttpFormat::ClickHouse { .. } => {
+                let replayed;
+                let units = match chunk.units() {
+                    Some(units) => units,
+                    None => {
+                        replayed = self.replay(chunk);
+                        &replayed
+                    }
+                };
                 let mut body = Vec::with_capacity(chunk.lines.len() + chunk.lines.len() / 8);
-                for envelope in chunk.envelopes() {
-                    clickhouse_row(envelope, &mut body);
+                for unit in units {
+                    if let Unit::Row(row) = unit {
+                        body.extend_from_slice(row);
+                    }
                 }
                 body
             }
         }
     }
+
+    /// The units of events that arrived without them (lines read back from the spool, or
+    /// halves of a split), replayed from their lines through the same encoder.
+    fn replay(&self, chunk: &Chunk) -> Vec<Unit> {
+        let mut encoder = UnitEncoder::new(self.clone());
+        chunk
+            .envelopes()
+            .map(|line| match StoredEnvelope::parse(line) {
+                Ok(stored) => encoder
+                    .encode(|visitor| stored.visit(visitor))
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| Unit::unreadable(self, line)),
+                Err(_) => Unit::unreadable(self, line),
+            })
+            .collect()
+    }
 }
 
-/// One JSONEachRow line: nested values as JSON strings.
-fn clickhouse_row(envelope: &[u8], out: &mut Vec<u8>) {
-    let Ok(serde_json::Value::Object(mut row)) = serde_json::from_slice(envelope) else {
-        // Envelopes are always objects; pass anything else through for the server to judge.
-        out.extend_from_slice(envelope);
-        out.push(b'\n');
-        return;
-    };
-    for value in row.values_mut() {
-        if value.is_object() || value.is_array() {
-            // The column keeps this text as it is: DEL and C1 controls escaped inside it too.
-            let mut nested = Vec::new();
-            event_core::write_json(&mut nested, &*value)
-                .expect("writing JSON into a Vec cannot fail");
-            *value = serde_json::Value::String(String::from_utf8_lossy(&nested).into_owned());
+/// One event in a format other than NDJSON, encoded when it arrived, while its typed
+/// envelope was at hand.
+#[derive(Clone, Debug)]
+pub(crate) enum Unit {
+    /// A ClickHouse row and its newline.
+    Row(Vec<u8>),
+    /// An OTLP log record and its resource.
+    #[cfg(feature = "otlp")]
+    Otlp(otlp::OtlpRecord),
+}
+
+impl Unit {
+    /// What a line that is not an envelope becomes: it still travels, for the server to
+    /// judge (as a row) or as the record's body (OTLP).
+    fn unreadable(format: &HttpFormat, line: &[u8]) -> Unit {
+        match format {
+            #[cfg(feature = "otlp")]
+            HttpFormat::OtlpProtobuf | HttpFormat::OtlpJson => {
+                Unit::Otlp(otlp::OtlpRecord::unreadable(line))
+            }
+            _ => {
+                let mut row = line.to_vec();
+                row.push(b'\n');
+                Unit::Row(row)
+            }
         }
     }
-    event_core::write_json(&mut *out, &row).expect("writing JSON into a Vec cannot fail");
-    out.push(b'\n');
+}
+
+/// Encodes events into their [`Unit`]s, one at a time, keeping what consecutive events
+/// share (an OTLP resource).
+pub(crate) struct UnitEncoder {
+    format: HttpFormat,
+    #[cfg(feature = "otlp")]
+    otlp: otlp::OtlpEncoder,
+}
+
+impl UnitEncoder {
+    pub(crate) fn new(format: HttpFormat) -> Self {
+        UnitEncoder {
+            format,
+            #[cfg(feature = "otlp")]
+            otlp: otlp::OtlpEncoder::default(),
+        }
+    }
+
+    /// The unit of the envelope that `visit` walks; `None` for the formats whose body is
+    /// the lines themselves (NDJSON, JSON array).
+    pub(crate) fn encode(
+        &mut self,
+        visit: impl FnOnce(&mut dyn EnvelopeVisitor) -> Result<(), RenderError>,
+    ) -> Result<Option<Unit>, RenderError> {
+        match self.format {
+            HttpFormat::Ndjson | HttpFormat::JsonArray => Ok(None),
+            HttpFormat::ClickHouse { .. } => {
+                let mut row = clickhouse::Row::default();
+                visit(&mut row)?;
+                let mut bytes = Vec::with_capacity(512);
+                row.finish(&mut bytes);
+                Ok(Some(Unit::Row(bytes)))
+            }
+            #[cfg(feature = "otlp")]
+            HttpFormat::OtlpProtobuf | HttpFormat::OtlpJson => {
+                let mut visitor = self.otlp.visitor();
+                visit(&mut visitor)?;
+                Ok(Some(Unit::Otlp(visitor.finish())))
+            }
+        }
+    }
 }
 
 /// Gzips `body` at level 1: JSON still shrinks several times over, at a fraction of the
@@ -182,10 +285,29 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
+    /// `body` with the head keys an envelope always has, as one line.
+    fn envelope(mut body: serde_json::Value) -> Vec<u8> {
+        for (key, value) in [
+            ("timestamp", "2026-11-21T10:30:00.123456Z"),
+            ("event_id", "0193a6f0-0000-7000-8000-000000000001"),
+            ("event_name", "a_b"),
+            ("event_type", "business"),
+            ("event_version", "1.0"),
+            ("level", "INFO"),
+        ] {
+            if body.get(key).is_none() {
+                body[key] = value.into();
+            }
+        }
+        serde_json::to_vec(&body).unwrap()
+    }
+
     fn chunk() -> Chunk {
         let mut chunk = Chunk::new(Uuid::new_v4());
-        chunk.push(br#"{"event":"a_b","metadata":{"x":1},"n":2}"#, true);
-        chunk.push(br#"{"event":"c_d","source":{"file":"f"},"tags":[1]}"#, true);
+        let first = envelope(serde_json::json!({"metadata":{"x":1},"n":2}));
+        let second = envelope(serde_json::json!({"source":{"file":"f"},"tags":[1]}));
+        chunk.push(&first, true, None);
+        chunk.push(&second, true, None);
         chunk
     }
 
@@ -193,14 +315,14 @@ mod tests {
     fn clickhouse_rows_escape_del_and_c1_controls() {
         for c in '\u{7f}'..='\u{9f}' {
             // As a re-encoded envelope would look to serde_json: these characters raw.
-            let envelope = serde_json::to_vec(&serde_json::json!({
+            let envelope = envelope(serde_json::json!({
                 "event_name": "a_b",
                 "service": format!("s{c}"),
                 "metadata": { "note": format!("x{c}y") },
-            }))
-            .unwrap();
-            let mut row = Vec::new();
-            clickhouse_row(&envelope, &mut row);
+            }));
+            let mut chunk = Chunk::new(Uuid::new_v4());
+            chunk.push(&envelope, true, None);
+            let row = HttpFormat::ClickHouse { table: "t".into() }.encode(&chunk);
             let row = String::from_utf8(row).unwrap();
             assert!(!row.contains(c), "raw {c:?} in {row}");
             assert!(row.contains(&format!("s\\u{:04x}", u32::from(c))), "{row}");

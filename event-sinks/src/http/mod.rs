@@ -2,10 +2,10 @@
 //! failed over to fallbacks, spooled to disk while every endpoint is failing, and
 //! dead-lettered when an endpoint refuses them for good.
 
-mod chunk;
+pub(crate) mod chunk;
 mod dead_letter;
 mod engine;
-mod format;
+pub(crate) mod format;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod retry;
@@ -60,6 +60,8 @@ pub struct HttpSink {
     engine: Option<Arc<Engine>>,
     thread: Option<JoinHandle<()>>,
     start_error: Option<String>,
+    /// Encodes each event into the endpoint's format on arrival, from its typed envelope.
+    units: format::UnitEncoder,
 }
 
 impl HttpSink {
@@ -359,6 +361,7 @@ impl HttpSinkBuilder {
         };
         Ok(HttpSink {
             name: self.name,
+            units: format::UnitEncoder::new(self.format.clone()),
             config: Some(Config {
                 endpoints,
                 format: self.format,
@@ -448,7 +451,12 @@ impl Sink for HttpSink {
     async fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         match &self.engine {
             Some(engine) => {
-                engine.accept(batch);
+                // Before the engine's lock: encoding is the heaviest part of taking a batch.
+                let units = batch
+                    .iter()
+                    .map(|event| self.units.encode(|visitor| event.envelope().visit(visitor)))
+                    .collect();
+                engine.accept(batch, units);
                 Ok(())
             }
             None => Err(SinkError::new(

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::context::ContextValue;
 use super::view::{EnvelopeHead, EnvelopeObject};
 use super::walk::{self, Visit};
 use super::{EnvelopeConfig, RecordMeta};
@@ -83,6 +84,10 @@ impl Visit for Line<'_> {
     fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
         self.key(key);
         json::push_value(self.out, value)
+    }
+
+    fn context(&mut self, key: &str, value: &ContextValue) -> serde_json::Result<()> {
+        self.value(key, value)
     }
 
     fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {

@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 use tracing_core::Level;
 use uuid::Uuid;
 
+use super::context::ContextValue;
 use super::walk::{self, Visit};
 use super::{EnvelopeConfig, Payload, RecordMeta};
 use crate::model::treatment::TreatmentContext;
@@ -142,6 +143,7 @@ pub struct FieldValue<'a>(Repr<'a>);
 enum Repr<'a> {
     Text(&'a str),
     Value(&'a dyn erased_serde::Serialize),
+    Context(&'a ContextValue),
     Json(&'a serde_json::Value),
 }
 
@@ -159,7 +161,8 @@ impl<'a> FieldValue<'a> {
         match self.0 {
             Repr::Text(text) => Some(text),
             Repr::Json(value) => value.as_str(),
-            Repr::Value(_) => None,
+            Repr::Context(ContextValue::Str(text)) => Some(text),
+            Repr::Context(_) | Repr::Value(_) => None,
         }
     }
 
@@ -171,6 +174,7 @@ impl<'a> FieldValue<'a> {
             Repr::Text(text) => Ok(serde_json::Value::String(text.to_owned())),
             Repr::Json(value) => Ok(value.clone()),
             Repr::Value(value) => super::value::to_json_value(value),
+            Repr::Context(value) => super::value::to_json_value(value),
         }
     }
 }
@@ -181,6 +185,7 @@ impl Serialize for FieldValue<'_> {
             Repr::Text(text) => serializer.serialize_str(text),
             Repr::Json(value) => value.serialize(serializer),
             Repr::Value(value) => erased_serde::serialize(value, serializer),
+            Repr::Context(value) => value.serialize(serializer),
         }
     }
 }
@@ -245,6 +250,10 @@ impl Visit for Erased<'_> {
 
     fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
         self.0.value(key, FieldValue(Repr::Value(&ByRef(value))))
+    }
+
+    fn context(&mut self, key: &str, value: &ContextValue) -> serde_json::Result<()> {
+        self.0.value(key, FieldValue(Repr::Context(value)))
     }
 
     fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::context::CONTEXT_OBJECTS;
+use super::context::{ContextValue, CONTEXT_OBJECTS};
 use super::view::{EnvelopeHead, EnvelopeObject};
 use super::{EnvelopeConfig, RecordMeta, ResourceKey, SOURCE_FIELDS};
 use crate::model::fields::{DisplayField, EventField, FieldVisitor};
@@ -23,6 +23,8 @@ pub(crate) trait Visit {
     fn resource(&mut self, config: &EnvelopeConfig);
     /// A value: at the top level, or a member of the object last begun.
     fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()>;
+    /// A value a span recorded for a context field.
+    fn context(&mut self, key: &str, value: &ContextValue) -> serde_json::Result<()>;
     /// A text value: treated text (redacted, masked, hashed) or a call site's string.
     fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()>;
     fn begin_object(&mut self, object: EnvelopeObject);
@@ -88,7 +90,7 @@ fn walk<E: Event, V: Visit>(
             && visit_fields(event, Select::EnvelopeField(name), ctx, current, visitor)? > 0;
         if !from_payload {
             if let Some(value) = meta.correlation.get(*index) {
-                visitor.value(name, value)?;
+                visitor.context(name, value)?;
             }
         }
     }
@@ -98,7 +100,7 @@ fn walk<E: Event, V: Visit>(
             visitor.begin_object(object);
             for (offset, name) in members.iter().enumerate() {
                 if let Some(value) = present(offset) {
-                    visitor.value(name, value)?;
+                    visitor.context(name, value)?;
                 }
             }
             visitor.end_object();
