@@ -13,8 +13,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use event_core::{Batch, DropReason, Outcomes};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, CONTENT_ENCODING, CONTENT_TYPE,
+};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -23,6 +26,8 @@ use super::dead_letter::DeadLetter;
 use super::format::{gzip, HttpFormat};
 use super::retry::{classify, classify_error, Retry, Verdict};
 use crate::spool::{PushError, Spool};
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// Where requests go.
 pub(crate) struct Endpoint {
@@ -53,6 +58,9 @@ pub(crate) struct Config {
 /// What the worker thread and the engine share.
 pub(crate) struct Engine {
     config: Config,
+    /// What every request carries: `config.headers`, then `Content-Type` and, when gzipping,
+    /// `Content-Encoding`.
+    headers: HeaderMap,
     outcomes: Outcomes,
     /// This process run: chunks carry it into the spool.
     run: Uuid,
@@ -145,6 +153,14 @@ enum Fate {
     },
 }
 
+/// What every attempt at one chunk sends, built once: its retries and fail-overs share the
+/// same bytes.
+struct Payload {
+    /// The chunk's `Idempotency-Key`, or why it cannot be one.
+    key: Result<HeaderValue, InvalidHeaderValue>,
+    body: Bytes,
+}
+
 /// A chunk's delivery: boxed, as a 413 split delivers the halves recursively.
 type Delivery<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(Chunk, Fate)>> + Send + 'a>>;
@@ -163,8 +179,19 @@ impl Engine {
     ) -> Arc<Engine> {
         let run = Uuid::new_v4();
         let spooling = spool.as_ref().is_some_and(|s| !s.is_empty());
+        let mut headers = config.headers.clone();
+        // Appended, not inserted, as the request builder did: a configured `Content-Type`
+        // is sent beside the format's, not replaced.
+        headers.append(
+            CONTENT_TYPE,
+            HeaderValue::from_static(config.format.content_type()),
+        );
+        if config.gzip {
+            headers.append(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
         Arc::new(Engine {
             config,
+            headers,
             outcomes,
             run,
             state: Mutex::new(State {
@@ -858,12 +885,12 @@ impl Engine {
             let job = {
                 let engine = Arc::clone(self);
                 let chunk = Arc::clone(&shared);
-                move || engine.body(&chunk)
+                move || engine.payload(&chunk)
             };
-            let body = tokio::task::spawn_blocking(job).await;
+            let payload = tokio::task::spawn_blocking(job).await;
             let chunk = Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone());
-            let body = match body {
-                Ok(body) => body,
+            let payload = match payload {
+                Ok(payload) => payload,
                 Err(err) => {
                     let fate = Fate::DeadLetter {
                         status: None,
@@ -886,7 +913,7 @@ impl Engine {
                         self.outcomes.retried();
                     }
                     requests += 1;
-                    let verdict = self.send(index, &chunk.key, &body).await;
+                    let verdict = self.send(index, &payload).await;
                     match verdict {
                         Verdict::Delivered => {
                             self.successes.fetch_add(1, Ordering::SeqCst);
@@ -1011,13 +1038,13 @@ impl Engine {
         })
     }
 
-    /// The request body for `chunk`: encoded, gzipped if configured.
-    fn body(&self, chunk: &Chunk) -> Vec<u8> {
+    /// Encodes `chunk` (gzipped if configured) once, for all its attempts.
+    fn payload(&self, chunk: &Chunk) -> Payload {
         let body = self.config.format.encode(chunk);
-        if self.config.gzip {
-            gzip(&body)
-        } else {
-            body
+        let body = if self.config.gzip { gzip(&body) } else { body };
+        Payload {
+            key: HeaderValue::from_str(&chunk.key),
+            body: Bytes::from(body),
         }
     }
 
@@ -1045,20 +1072,30 @@ impl Engine {
     }
 
     /// One request; reads the whole answer.
-    async fn send(&self, index: usize, key: &str, body: &[u8]) -> Verdict {
+    async fn send(&self, index: usize, payload: &Payload) -> Verdict {
         let endpoint = &self.config.endpoints[index];
-        let mut request = self
-            .config
-            .client
-            .post(endpoint.url.clone())
-            .headers(self.config.headers.clone())
-            .header(CONTENT_TYPE, self.config.format.content_type())
-            .header("Idempotency-Key", key)
-            .body(body.to_vec());
-        if self.config.gzip {
-            request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        let response = match request.send().await {
+        let key = match &payload.key {
+            Ok(key) => key.clone(),
+            // A key no header can carry (only a foreign spool record has one): the same
+            // verdict as when the request builder refused it.
+            Err(err) => {
+                return Verdict::Retry {
+                    answered: false,
+                    retry_after: None,
+                    reason: format!("connection failed: {err}"),
+                }
+            }
+        };
+        // A request owns its header map, so each one gets a clone of the prebuilt map: that
+        // cannot be avoided with reqwest, but it copies no header bytes (names and values are
+        // static or reference-counted) and parses nothing again.
+        let mut headers = self.headers.clone();
+        headers.append(IDEMPOTENCY_KEY, key);
+        let mut request = reqwest::Request::new(reqwest::Method::POST, endpoint.url.clone());
+        *request.headers_mut() = headers;
+        // Shares the chunk's body: no copy per attempt.
+        *request.body_mut() = Some(payload.body.clone().into());
+        let response = match self.config.client.execute(request).await {
             Ok(response) => response,
             Err(err) => return classify_error(&err),
         };
