@@ -1,11 +1,13 @@
-//! The engine's disk work: spool writes and reads, and dead-letter writes, each counted
-//! through `Outcomes`.
+//! The engine's disk work: spool writes and reads, and dead-letter writes, each done with the
+//! state mutex released (the spool and the dead-letter file are each behind a mutex of their
+//! own, held during their own I/O only), then counted through `Outcomes`.
 
 use std::sync::atomic::Ordering;
 
 use event_core::DropReason;
 
 use super::super::chunk::Chunk;
+use super::state::{Origin, SpoolOp};
 use super::Engine;
 use crate::spool::{PushError, Spool};
 
@@ -24,59 +26,115 @@ impl SpoolState {
     }
 }
 
+/// A chunk (or part) that goes to the dead-letter file, decided under the state lock and
+/// written after it (see [`Engine::write_refused`]).
+pub(super) struct Refused {
+    pub(super) chunk: Chunk,
+    pub(super) status: Option<u16>,
+    pub(super) reason: String,
+    pub(super) answer: String,
+    /// A replayed spool record's events are unspooled first, or, from an earlier run,
+    /// counted apart.
+    pub(super) origin: Origin,
+    /// OTLP partial success: only this many were refused, the rest were delivered.
+    pub(super) rejected: Option<u64>,
+}
+
+impl Refused {
+    /// A chunk of this run that no endpoint took before the sink shut down.
+    pub(super) fn at_shutdown(chunk: Chunk) -> Refused {
+        Refused {
+            chunk,
+            status: None,
+            reason: "the sink shut down before an endpoint took these events".into(),
+            answer: String::new(),
+            origin: Origin::Memory,
+            rejected: None,
+        }
+    }
+}
+
+/// Counts `count` writes done when dropped, unwinding included, so that flush and shutdown
+/// never wait for a write that will not happen.
+struct WritesDone<'a> {
+    engine: &'a Engine,
+    count: usize,
+}
+
+impl Drop for WritesDone<'_> {
+    fn drop(&mut self) {
+        self.engine.lock().writes_pending -= self.count;
+        self.engine.changed.notify_all();
+    }
+}
+
 impl Engine {
-    /// Writes a chunk of this run to the spool and counts it spooled, or dropped.
-    pub(super) fn spool_chunk(&self, chunk: &Chunk) {
+    /// Applies the spool writes queued in the state, in the order they were queued. The
+    /// spool's mutex, held from the first to the last, keeps that order across threads, and
+    /// makes every write queued before this call done when it returns. The state mutex is
+    /// taken only briefly, to take the queue, never during I/O.
+    pub(super) fn write_spool(&self) {
         let Some(spool) = &self.spool else { return };
-        let counted = chunk.counted();
-        let result = spool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .spool
-            .push(&chunk.to_record());
-        match result {
-            Ok(()) => self.outcomes.spooled(counted),
-            Err(PushError::Full { max_bytes }) => {
-                self.outcomes.dropped(DropReason::SpoolFull, counted);
-                self.outcomes.error(format!(
-                    "the spool is full ({max_bytes} bytes); events dropped"
-                ));
+        let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let ops = std::mem::take(&mut self.lock().spool_ops);
+            if ops.is_empty() {
+                return;
             }
-            Err(PushError::Io(err)) => {
-                self.outcomes.dropped(DropReason::SinkError, counted);
-                self.outcomes
-                    .error(format!("writing the spool failed: {err}; events dropped"));
+            let _done = WritesDone {
+                engine: self,
+                count: ops.len(),
+            };
+            for op in ops {
+                self.apply(&mut spool, op);
             }
         }
     }
 
-    /// Puts the parts of the replayed head back behind the others, then removes the head.
-    pub(super) fn requeue_and_pop(&self, requeue: &[Chunk]) {
-        let Some(spool) = &self.spool else { return };
-        let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
-        // Written again before the original goes: a crash in between sends it twice, never
-        // loses it.
-        for chunk in requeue {
-            if let Err(err) = spool.spool.push(&chunk.to_record()) {
-                self.outcomes
-                    .error(format!("requeueing in the spool failed: {err}"));
-                if chunk.run == self.run {
-                    let reason = match err {
-                        PushError::Full { .. } => DropReason::SpoolFull,
-                        PushError::Io(_) => DropReason::SinkError,
-                    };
-                    self.outcomes.unspooled(chunk.counted());
-                    self.outcomes.dropped(reason, chunk.counted());
+    fn apply(&self, spool: &mut SpoolState, op: SpoolOp) {
+        match op {
+            SpoolOp::Append(chunk) => {
+                let counted = chunk.counted();
+                match spool.spool.push(&chunk.to_record()) {
+                    Ok(()) => self.outcomes.spooled(counted),
+                    Err(PushError::Full { max_bytes }) => {
+                        self.outcomes.dropped(DropReason::SpoolFull, counted);
+                        self.outcomes.error(format!(
+                            "the spool is full ({max_bytes} bytes); events dropped"
+                        ));
+                    }
+                    Err(PushError::Io(err)) => {
+                        self.outcomes.dropped(DropReason::SinkError, counted);
+                        self.outcomes
+                            .error(format!("writing the spool failed: {err}; events dropped"));
+                    }
                 }
             }
-        }
-        if let Err(err) = spool.spool.pop() {
-            self.outcomes
-                .error(format!("removing a replayed spool record failed: {err}"));
+            SpoolOp::Requeue(chunk) => {
+                if let Err(err) = spool.spool.push(&chunk.to_record()) {
+                    self.outcomes
+                        .error(format!("requeueing in the spool failed: {err}"));
+                    if chunk.run == self.run {
+                        let reason = match err {
+                            PushError::Full { .. } => DropReason::SpoolFull,
+                            PushError::Io(_) => DropReason::SinkError,
+                        };
+                        self.outcomes.unspooled(chunk.counted());
+                        self.outcomes.dropped(reason, chunk.counted());
+                    }
+                }
+            }
+            SpoolOp::PopHead => {
+                if let Err(err) = spool.spool.pop() {
+                    self.outcomes
+                        .error(format!("removing a replayed spool record failed: {err}"));
+                }
+            }
         }
     }
 
     /// The spool's oldest record as a chunk; unreadable records are skipped and counted.
+    /// Without one, spooling ends, unless a write is on its way to the spool.
     pub(super) fn spool_head(&self) -> Option<Chunk> {
         let spool = self.spool.as_ref()?;
         let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,6 +164,14 @@ impl Engine {
                 .spool_corrupt(corrupt - spool.reported_corrupt);
             spool.reported_corrupt = corrupt;
         }
+        if chunk.is_none() {
+            // Under the spool's mutex no write is half done, and none queued means none is
+            // coming that this decision would put behind newer chunks.
+            let mut state = self.lock();
+            if state.spooling && state.spool_ops.is_empty() && spool.spool.is_empty() {
+                state.spooling = false;
+            }
+        }
         chunk
     }
 
@@ -125,75 +191,56 @@ impl Engine {
         })
     }
 
-    pub(super) fn spool_is_empty(&self) -> bool {
-        self.spool.as_ref().is_none_or(|spool| {
-            spool
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .spool
-                .is_empty()
-        })
-    }
-
-    /// Dead-letters this run's chunk, or counts it dropped (`sink_error`) when there is no
-    /// dead-letter file or it cannot be written.
-    pub(super) fn dead_letter_or_drop(
-        &self,
-        chunk: &Chunk,
-        status: Option<u16>,
-        reason: &str,
-        answer: &str,
-    ) {
-        let counted = chunk.counted();
-        if self.write_dead_letter(chunk, status, reason, answer) {
-            self.outcomes.dead_lettered(counted);
-        } else {
-            self.outcomes.dropped(DropReason::SinkError, counted);
+    /// Writes refused chunks to the dead-letter file and counts them; each was counted in
+    /// `writes_pending` when it was decided. Called with the state mutex released.
+    pub(super) fn write_refused(&self, refused: Vec<Refused>) {
+        if refused.is_empty() {
+            return;
+        }
+        let _done = WritesDone {
+            engine: self,
+            count: refused.len(),
+        };
+        for refused in refused {
+            self.record_refused(refused);
         }
     }
 
-    pub(super) fn dead_letter_replayed(
-        &self,
-        chunk: &Chunk,
-        status: Option<u16>,
-        reason: &str,
-        answer: &str,
-        ours: bool,
-    ) {
+    /// Dead-letters one refused chunk and counts it: this run's events dead-lettered, or
+    /// dropped (`sink_error`) when there is no dead-letter file or it cannot be written; an
+    /// earlier run's as recovered. The file gets the whole chunk even after a partial
+    /// success, as the answer does not say which records were rejected.
+    fn record_refused(&self, refused: Refused) {
+        let Refused {
+            chunk,
+            status,
+            reason,
+            answer,
+            origin,
+            rejected,
+        } = refused;
         let counted = chunk.counted();
-        if ours {
+        let ours = origin == Origin::Memory || chunk.run == self.run;
+        if origin == Origin::SpoolHead && ours {
             self.outcomes.unspooled(counted);
-            self.dead_letter_or_drop(chunk, status, reason, answer);
-        } else if self.write_dead_letter(chunk, status, reason, answer) {
-            self.outcomes.recovered_dead_lettered(counted);
         }
-    }
-
-    /// A chunk the endpoint took while rejecting `rejected` of its records: the rest count
-    /// delivered (or recovered, from an earlier run), the rejected share dead-lettered; the
-    /// file gets the whole chunk, as the answer does not say which records it rejected.
-    pub(super) fn partial(
-        &self,
-        chunk: &Chunk,
-        status: u16,
-        rejected: u64,
-        (reason, answer): (&str, &str),
-        ours: bool,
-    ) {
-        let counted = chunk.counted();
-        let rejected = rejected.min(counted);
-        let written = self.write_dead_letter(chunk, Some(status), reason, answer);
+        let written = self.write_dead_letter(&chunk, status, &reason, &answer);
+        let refused = rejected.map_or(counted, |rejected| rejected.min(counted));
         if ours {
-            self.outcomes.delivered(counted - rejected);
+            if rejected.is_some() {
+                self.outcomes.delivered(counted - refused);
+            }
             if written {
-                self.outcomes.dead_lettered(rejected);
+                self.outcomes.dead_lettered(refused);
             } else {
-                self.outcomes.dropped(DropReason::SinkError, rejected);
+                self.outcomes.dropped(DropReason::SinkError, refused);
             }
         } else {
-            self.outcomes.recovered(counted - rejected);
+            if rejected.is_some() {
+                self.outcomes.recovered(counted - refused);
+            }
             if written {
-                self.outcomes.recovered_dead_lettered(rejected);
+                self.outcomes.recovered_dead_lettered(refused);
             }
         }
     }

@@ -7,13 +7,15 @@ use std::time::Instant;
 use event_core::{Batch, DropReason};
 
 use super::super::chunk::Chunk;
-use super::state::State;
+use super::disk::Refused;
+use super::state::{SpoolOp, State};
 use super::Engine;
 
 impl Engine {
     /// Takes a batch from the pipeline (on its worker thread).
     pub(crate) fn accept(&self, batch: &Batch<'_>) {
         batch.take_over();
+        let mut refused = Vec::new();
         let mut state = self.lock();
         if state.stopped {
             let counted = batch.iter().filter(|e| e.is_counted()).count() as u64;
@@ -31,13 +33,9 @@ impl Engine {
                     Ok(state) => state,
                     // Closing while waiting for room (no spool): what cannot be kept is
                     // dead-lettered or dropped, counted.
-                    Err((state, chunk)) => {
-                        self.dead_letter_or_drop(
-                            &chunk,
-                            None,
-                            "the sink shut down before an endpoint took these events",
-                            "",
-                        );
+                    Err((mut state, chunk)) => {
+                        state.writes_pending += 1;
+                        refused.push(Refused::at_shutdown(chunk));
                         state
                     }
                 };
@@ -47,12 +45,20 @@ impl Engine {
             }
             state.open.push(json, event.is_counted());
         }
+        let spool_writes = !state.spool_ops.is_empty();
         drop(state);
+        // The writes this batch decided, done with the lock released: the engine's thread
+        // goes on meanwhile.
+        if spool_writes {
+            self.write_spool();
+        }
+        self.write_refused(refused);
         self.wake.notify_one();
     }
 
-    /// Puts a sealed chunk in memory or the spool. Without a spool and without room, waits
-    /// for room if `may_wait`, else gives the chunk back.
+    /// Puts a sealed chunk in memory or (queued for `write_spool`, which the caller runs once
+    /// the lock is released) the spool. Without a spool and without room, waits for room if
+    /// `may_wait`, else gives the chunk back.
     pub(super) fn place<'a>(
         &'a self,
         mut state: MutexGuard<'a, State>,
@@ -75,10 +81,10 @@ impl Engine {
                     state.spooling = true;
                     for queued in std::mem::take(&mut state.queue) {
                         state.memory -= queued.lines.len();
-                        self.spool_chunk(&queued);
+                        state.queue_spool(SpoolOp::Append(queued));
                     }
                 }
-                self.spool_chunk(&chunk);
+                state.queue_spool(SpoolOp::Append(chunk));
                 return Ok(state);
             }
             if !may_wait || state.closing || state.stopped {
@@ -96,7 +102,7 @@ impl Engine {
         state.flush_requested = true;
         self.wake.notify_one();
         loop {
-            let done = state.idle() || state.stopped;
+            let done = state.idle() || state.finished();
             let now = Instant::now();
             if done || now >= deadline {
                 state.flush_requested = false;
@@ -120,7 +126,7 @@ impl Engine {
         self.closing.send_replace(true);
         self.wake.notify_one();
         self.changed.notify_all();
-        while !state.stopped {
+        while !state.finished() {
             let now = Instant::now();
             if now >= deadline {
                 return false;

@@ -8,7 +8,8 @@
 //! Without a spool, `accept` waits for room, which backs up into the pipeline's queue and its
 //! overflow policy. The app's threads never wait on any of this.
 //!
-//! Both threads share one state behind a mutex.
+//! Both threads share one state behind a mutex, and neither does disk I/O while holding it:
+//! spool and dead-letter writes are decided under it and done after it is released.
 //!
 //! - `state`: what the mutex guards.
 //! - `intake`: the worker's side (accept, flush, shutdown).
@@ -79,13 +80,16 @@ pub(crate) struct Engine {
     outcomes: Outcomes,
     /// This process run: chunks carry it into the spool.
     run: Uuid,
+    /// Never held during I/O, nor while taking `spool` (which is locked first when both are
+    /// needed).
     state: Mutex<State>,
-    /// Signalled when memory is freed, the engine goes idle, or it stops.
+    /// Signalled when memory is freed, writes are done, the engine goes idle, or it stops.
     changed: Condvar,
     /// Wakes the engine.
     wake: tokio::sync::Notify,
-    /// Locked after `state` when both are needed.
+    /// Held during the spool's own I/O.
     spool: Option<Mutex<SpoolState>>,
+    /// Held during the file's own I/O, with no other lock.
     dead_letter: Option<Mutex<DeadLetter>>,
     /// Requests any endpoint accepted: a batch that exhausts its retries while this grows is
     /// poison, not a victim of an outage.

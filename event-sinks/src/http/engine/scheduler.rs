@@ -8,8 +8,9 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use super::super::chunk::Chunk;
+use super::disk::Refused;
 use super::settle::Done;
-use super::state::Origin;
+use super::state::{Origin, SpoolOp};
 use super::Engine;
 
 impl Engine {
@@ -82,7 +83,7 @@ impl Engine {
             for held in std::mem::take(&mut state.queue) {
                 state.memory -= held.lines.len();
                 state.spooling = true;
-                self.spool_chunk(&held);
+                state.queue_spool(SpoolOp::Append(held));
             }
         }
         // Memory chunks, up to the concurrency.
@@ -100,24 +101,30 @@ impl Engine {
             }
         }
         // The spool, one record at a time (in order), once memory is empty.
-        if tasks.is_empty() && state.queue.is_empty() && !state.closing {
-            let wait = state.replay_not_before.filter(|&at| at > now);
-            match (self.spool_head(), wait) {
+        let replay = tasks.is_empty() && state.queue.is_empty() && !state.closing;
+        let replay_wait = state.replay_not_before.filter(|&at| at > now);
+        let spool_writes = !state.spool_ops.is_empty();
+        drop(state);
+        if spool_writes {
+            self.write_spool();
+        }
+        if replay {
+            // Read with the state lock released; the head stays in the spool until settled.
+            match (self.spool_head(), replay_wait) {
                 (Some(_), Some(at)) => soonest(at),
                 (Some(chunk), None) => {
-                    *replaying = true;
-                    self.spawn_delivery(tasks, chunk, Origin::SpoolHead);
-                }
-                (None, _) => {
-                    if state.spooling && self.spool_is_empty() {
-                        state.spooling = false;
+                    let state = self.lock();
+                    // Checked again, as the lock was released meanwhile: a replay that may
+                    // not start now waits in the spool for the next look.
+                    if !state.closing && state.queue.is_empty() {
+                        *replaying = true;
+                        self.spawn_delivery(tasks, chunk, Origin::SpoolHead);
                     }
                 }
+                (None, _) => {}
             }
         }
-        let idle = state.idle();
-        drop(state);
-        if idle {
+        if self.lock().idle() {
             self.changed.notify_all();
         }
         Some(deadline)
@@ -141,20 +148,24 @@ impl Engine {
             leftovers.push(open);
         }
         state.memory = 0;
-        for chunk in &leftovers {
+        let mut refused = Vec::new();
+        for chunk in leftovers {
             if self.spool.is_some() {
-                self.spool_chunk(chunk);
+                state.queue_spool(SpoolOp::Append(chunk));
             } else {
-                self.dead_letter_or_drop(
-                    chunk,
-                    None,
-                    "the sink shut down before an endpoint took these events",
-                    "",
-                );
+                state.writes_pending += 1;
+                refused.push(Refused::at_shutdown(chunk));
             }
         }
+        // Set before the writes, so that no batch lands in a chunk nobody seals; shutdown
+        // waits for the writes too (`State::finished`).
         state.stopped = true;
+        let spool_writes = !state.spool_ops.is_empty();
         drop(state);
+        if spool_writes {
+            self.write_spool();
+        }
+        self.write_refused(refused);
         self.changed.notify_all();
     }
 }

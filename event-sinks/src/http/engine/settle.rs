@@ -1,12 +1,14 @@
 //! Accounting for a finished delivery: what each part's fate means for the state (memory,
-//! suspects, pauses, spooling), poison detection, and the spool and dead-letter hand-offs.
+//! suspects, pauses, spooling), poison detection, and the spool and dead-letter hand-offs,
+//! decided under the state lock and written after it is released.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::super::chunk::Chunk;
 use super::delivery::Fate;
-use super::state::{Origin, State};
+use super::disk::Refused;
+use super::state::{Origin, SpoolOp, State};
 use super::Engine;
 
 /// A finished delivery job.
@@ -15,29 +17,77 @@ pub(super) struct Done {
     pub(super) parts: Vec<(Chunk, Fate)>,
 }
 
+/// What a replayed spool record leaves to do once its dead letters are written.
+enum HeadAfter {
+    /// It stays first in line, to be tried again.
+    Stays,
+    /// Its parts to put back behind the others, then it goes.
+    Remove { requeue: Vec<Chunk> },
+}
+
 impl Engine {
     /// Accounts for a finished job.
     pub(super) fn settle(&self, done: Done) {
+        // Read before the state lock, as the spool's mutex is never taken under it. Only a
+        // record's suspect needs it, and what other threads do meanwhile only ever adds to it.
+        let spool_has_more = done.origin == Origin::SpoolHead
+            && done
+                .parts
+                .iter()
+                .any(|(_, fate)| matches!(fate, Fate::Exhausted { answered: true }))
+            && self.spool_has_more();
+        let mut refused = Vec::new();
         let mut state = self.lock();
         let successes = self.successes.load(Ordering::SeqCst);
-        match done.origin {
-            Origin::Memory => self.settle_memory(&mut state, done.parts, successes),
-            Origin::SpoolHead => self.settle_head(&mut state, done.parts, successes),
-        }
+        let head_after = match done.origin {
+            Origin::Memory => {
+                self.settle_memory(&mut state, done.parts, successes, &mut refused);
+                None
+            }
+            Origin::SpoolHead => Some(self.settle_head(
+                &mut state,
+                done.parts,
+                successes,
+                spool_has_more,
+                &mut refused,
+            )),
+        };
+        state.writes_pending += refused.len();
+        let spool_writes = !state.spool_ops.is_empty();
         drop(state);
+        // Dead letters first: a replayed record leaves the spool only once they are written.
+        self.write_refused(refused);
+        if let Some(HeadAfter::Remove { requeue }) = head_after {
+            let mut state = self.lock();
+            // Written again before the original goes: a crash in between sends it twice,
+            // never loses it.
+            for chunk in requeue {
+                state.queue_spool(SpoolOp::Requeue(chunk));
+            }
+            state.queue_spool(SpoolOp::PopHead);
+            drop(state);
+            self.write_spool();
+        } else if spool_writes {
+            self.write_spool();
+        }
         self.changed.notify_all();
     }
 
     /// Accounts for the parts of a chunk from memory.
-    fn settle_memory(&self, state: &mut State, parts: Vec<(Chunk, Fate)>, successes: u64) {
+    fn settle_memory(
+        &self,
+        state: &mut State,
+        parts: Vec<(Chunk, Fate)>,
+        successes: u64,
+        refused: &mut Vec<Refused>,
+    ) {
         state.in_flight -= 1;
         for (mut chunk, fate) in parts {
             state.memory -= chunk.lines.len();
-            let counted = chunk.counted();
             match fate {
                 Fate::Delivered => {
                     state.taken(&chunk.key);
-                    self.outcomes.delivered(counted);
+                    self.outcomes.delivered(chunk.counted());
                 }
                 Fate::Partial {
                     status,
@@ -46,7 +96,14 @@ impl Engine {
                     answer,
                 } => {
                     state.taken(&chunk.key);
-                    self.partial(&chunk, status, rejected, (&reason, &answer), true);
+                    refused.push(Refused {
+                        chunk,
+                        status: Some(status),
+                        reason,
+                        answer,
+                        origin: Origin::Memory,
+                        rejected: Some(rejected),
+                    });
                 }
                 Fate::DeadLetter {
                     status,
@@ -54,11 +111,25 @@ impl Engine {
                     answer,
                 } => {
                     state.suspects.remove(&chunk.key);
-                    self.dead_letter_or_drop(&chunk, status, &reason, &answer);
+                    refused.push(Refused {
+                        chunk,
+                        status,
+                        reason,
+                        answer,
+                        origin: Origin::Memory,
+                        rejected: None,
+                    });
                 }
                 Fate::Exhausted { answered } => {
                     if let Some(reason) = self.judge(state, &chunk, answered, successes) {
-                        self.dead_letter_or_drop(&chunk, None, &reason, "");
+                        refused.push(Refused {
+                            chunk,
+                            status: None,
+                            reason,
+                            answer: String::new(),
+                            origin: Origin::Memory,
+                            rejected: None,
+                        });
                     } else if answered && !state.set_aside && !state.queue.is_empty() {
                         // The endpoint answers but refuses this one: it may be poison. Set it
                         // aside behind the others and see whether the endpoint takes them.
@@ -74,10 +145,14 @@ impl Engine {
     }
 
     /// Accounts for the parts of a replayed spool record.
-    fn settle_head(&self, state: &mut State, parts: Vec<(Chunk, Fate)>, successes: u64) {
-        if self.spool.is_none() {
-            return;
-        }
+    fn settle_head(
+        &self,
+        state: &mut State,
+        parts: Vec<(Chunk, Fate)>,
+        successes: u64,
+        spool_has_more: bool,
+        refused: &mut Vec<Refused>,
+    ) -> HeadAfter {
         let whole = parts.len() == 1;
         let mut requeue = Vec::new();
         for (mut chunk, fate) in parts {
@@ -100,10 +175,14 @@ impl Engine {
                     answer,
                 } => {
                     state.taken(&chunk.key);
-                    if ours {
-                        self.outcomes.unspooled(counted);
-                    }
-                    self.partial(&chunk, status, rejected, (&reason, &answer), ours);
+                    refused.push(Refused {
+                        chunk,
+                        status: Some(status),
+                        reason,
+                        answer,
+                        origin: Origin::SpoolHead,
+                        rejected: Some(rejected),
+                    });
                 }
                 Fate::DeadLetter {
                     status,
@@ -111,12 +190,26 @@ impl Engine {
                     answer,
                 } => {
                     state.suspects.remove(&chunk.key);
-                    self.dead_letter_replayed(&chunk, status, &reason, &answer, ours);
+                    refused.push(Refused {
+                        chunk,
+                        status,
+                        reason,
+                        answer,
+                        origin: Origin::SpoolHead,
+                        rejected: None,
+                    });
                 }
                 Fate::Exhausted { answered } => {
                     if let Some(reason) = self.judge(state, &chunk, answered, successes) {
-                        self.dead_letter_replayed(&chunk, None, &reason, "", ours);
-                    } else if answered && !state.set_aside && self.spool_has_more() {
+                        refused.push(Refused {
+                            chunk,
+                            status: None,
+                            reason,
+                            answer: String::new(),
+                            origin: Origin::SpoolHead,
+                            rejected: None,
+                        });
+                    } else if answered && !state.set_aside && spool_has_more {
                         // A suspect: behind the others (see `settle_memory`).
                         set_aside(state, &mut chunk, successes);
                         requeue.push(chunk);
@@ -124,7 +217,7 @@ impl Engine {
                         // Every endpoint is failing: leave it first in line and wait.
                         state.replay_not_before =
                             Some(Instant::now() + self.limits.retry.max_backoff);
-                        return;
+                        return HeadAfter::Stays;
                     } else {
                         // Part of a split: behind the others, to keep the delivered part.
                         requeue.push(chunk);
@@ -132,7 +225,7 @@ impl Engine {
                 }
             }
         }
-        self.requeue_and_pop(&requeue);
+        HeadAfter::Remove { requeue }
     }
 
     /// Whether an exhausted chunk is poison: it failed before, as a suspect, and the endpoint
@@ -162,10 +255,10 @@ impl Engine {
     fn endpoints_down(&self, state: &mut State, chunk: Chunk) {
         if self.spool.is_some() && !state.spooling {
             state.spooling = true;
-            self.spool_chunk(&chunk);
+            state.queue_spool(SpoolOp::Append(chunk));
             for chunk in std::mem::take(&mut state.queue) {
                 state.memory -= chunk.lines.len();
-                self.spool_chunk(&chunk);
+                state.queue_spool(SpoolOp::Append(chunk));
             }
         } else {
             state.memory += chunk.lines.len();

@@ -1,5 +1,6 @@
 //! What the engine keeps under its state mutex: the open chunk, the queue of sealed chunks,
-//! and the flags that steer sealing, spooling and replay.
+//! the flags that steer sealing, spooling and replay, and the spool writes decided under the
+//! lock but done after it is released.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -13,6 +14,18 @@ use super::super::chunk::Chunk;
 pub(super) enum Origin {
     Memory,
     SpoolHead,
+}
+
+/// A change to the spool, decided under the state lock and applied, in the order decided,
+/// once it is released (see `Engine::write_spool`).
+pub(super) enum SpoolOp {
+    /// A chunk of this run: counted spooled once written, dropped if it cannot be.
+    Append(Chunk),
+    /// A part of the replayed head put back behind the others; already counted.
+    Requeue(Chunk),
+    /// Removes the replayed head. Queued after its requeued parts and dead-letter lines are
+    /// written: a crash in between sends it twice, never loses it.
+    PopHead,
 }
 
 pub(super) struct State {
@@ -38,6 +51,11 @@ pub(super) struct State {
     pub(super) set_aside: bool,
     /// Chunks set aside after exhausting their retries, with `successes` at that moment.
     pub(super) suspects: HashMap<String, u64>,
+    /// Spool writes not yet taken by a writer, oldest first.
+    pub(super) spool_ops: VecDeque<SpoolOp>,
+    /// Spool and dead-letter writes decided but not yet done and counted. Their events are
+    /// in none of the fields above, so flush and shutdown wait for these too.
+    pub(super) writes_pending: usize,
 }
 
 impl State {
@@ -56,18 +74,38 @@ impl State {
             replay_not_before: None,
             set_aside: false,
             suspects: HashMap::new(),
+            spool_ops: VecDeque::new(),
+            writes_pending: 0,
         }
     }
 
     /// Whether every accepted event is delivered, spooled, dead-lettered or dropped (spool
     /// replays aside).
     pub(super) fn idle(&self) -> bool {
-        self.open.events == 0 && self.queue.is_empty() && self.in_flight == 0
+        self.open.events == 0
+            && self.queue.is_empty()
+            && self.in_flight == 0
+            && self.writes_pending == 0
     }
 
-    /// Events (or requests) still held.
+    /// Whether the engine stopped and wrote what it had left.
+    pub(super) fn finished(&self) -> bool {
+        self.stopped && self.writes_pending == 0
+    }
+
+    /// Events (or requests, or writes) still held.
     pub(super) fn held(&self) -> u64 {
-        self.open.events + self.queue.iter().map(|c| c.events).sum::<u64>() + self.in_flight as u64
+        self.open.events
+            + self.queue.iter().map(|c| c.events).sum::<u64>()
+            + self.in_flight as u64
+            + self.writes_pending as u64
+    }
+
+    /// Queues a spool write; whoever queues one calls `Engine::write_spool` once the lock is
+    /// released. Only when the engine has a spool.
+    pub(super) fn queue_spool(&mut self, op: SpoolOp) {
+        self.spool_ops.push_back(op);
+        self.writes_pending += 1;
     }
 
     /// The endpoint took the chunk with `key`: nothing is set aside any more, and the chunk is
