@@ -1,0 +1,270 @@
+//! The engine's disk work: spool writes and reads, and dead-letter writes, each done with the
+//! state mutex released (the spool and the dead-letter file are each behind a mutex of their
+//! own, held during their own I/O only), then counted through `Outcomes`.
+
+use std::sync::atomic::Ordering;
+
+use event_core::DropReason;
+
+use super::super::chunk::Chunk;
+use super::state::{Origin, SpoolOp};
+use super::Engine;
+use crate::spool::{PushError, Spool};
+
+pub(crate) struct SpoolState {
+    pub(crate) spool: Spool,
+    /// Damaged stretches already reported.
+    reported_corrupt: u64,
+}
+
+impl SpoolState {
+    pub(crate) fn new(spool: Spool) -> Self {
+        SpoolState {
+            spool,
+            reported_corrupt: 0,
+        }
+    }
+}
+
+/// A chunk (or part) that goes to the dead-letter file, decided under the state lock and
+/// written after it (see [`Engine::write_refused`]).
+pub(super) struct Refused {
+    pub(super) chunk: Chunk,
+    pub(super) status: Option<u16>,
+    pub(super) reason: String,
+    pub(super) answer: String,
+    /// A replayed spool record's events are unspooled first, or, from an earlier run,
+    /// counted apart.
+    pub(super) origin: Origin,
+    /// OTLP partial success: only this many were refused, the rest were delivered.
+    pub(super) rejected: Option<u64>,
+}
+
+impl Refused {
+    /// A chunk of this run that no endpoint took before the sink shut down.
+    pub(super) fn at_shutdown(chunk: Chunk) -> Refused {
+        Refused {
+            chunk,
+            status: None,
+            reason: "the sink shut down before an endpoint took these events".into(),
+            answer: String::new(),
+            origin: Origin::Memory,
+            rejected: None,
+        }
+    }
+}
+
+/// Counts `count` writes done when dropped, unwinding included, so that flush and shutdown
+/// never wait for a write that will not happen.
+struct WritesDone<'a> {
+    engine: &'a Engine,
+    count: usize,
+}
+
+impl Drop for WritesDone<'_> {
+    fn drop(&mut self) {
+        self.engine.lock().writes_pending -= self.count;
+        self.engine.changed.notify_all();
+    }
+}
+
+impl Engine {
+    /// Applies the spool writes queued in the state, in the order they were queued. The
+    /// spool's mutex, held from the first to the last, keeps that order across threads, and
+    /// makes every write queued before this call done when it returns. The state mutex is
+    /// taken only briefly, to take the queue, never during I/O.
+    pub(super) fn write_spool(&self) {
+        let Some(spool) = &self.spool else { return };
+        let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let ops = std::mem::take(&mut self.lock().spool_ops);
+            if ops.is_empty() {
+                return;
+            }
+            let _done = WritesDone {
+                engine: self,
+                count: ops.len(),
+            };
+            for op in ops {
+                self.apply(&mut spool, op);
+            }
+        }
+    }
+
+    fn apply(&self, spool: &mut SpoolState, op: SpoolOp) {
+        match op {
+            SpoolOp::Append(chunk) => {
+                let counted = chunk.counted();
+                match spool.spool.push(&chunk.to_record()) {
+                    Ok(()) => self.outcomes.spooled(counted),
+                    Err(PushError::Full { max_bytes }) => {
+                        self.outcomes.dropped(DropReason::SpoolFull, counted);
+                        self.outcomes.error(format!(
+                            "the spool is full ({max_bytes} bytes); events dropped"
+                        ));
+                    }
+                    Err(PushError::Io(err)) => {
+                        self.outcomes.dropped(DropReason::SinkError, counted);
+                        self.outcomes
+                            .error(format!("writing the spool failed: {err}; events dropped"));
+                    }
+                }
+            }
+            SpoolOp::Requeue(chunk) => {
+                if let Err(err) = spool.spool.push(&chunk.to_record()) {
+                    self.outcomes
+                        .error(format!("requeueing in the spool failed: {err}"));
+                    if chunk.run == self.run {
+                        let reason = match err {
+                            PushError::Full { .. } => DropReason::SpoolFull,
+                            PushError::Io(_) => DropReason::SinkError,
+                        };
+                        self.outcomes.unspooled(chunk.counted());
+                        self.outcomes.dropped(reason, chunk.counted());
+                    }
+                }
+            }
+            SpoolOp::PopHead => {
+                if let Err(err) = spool.spool.pop() {
+                    self.outcomes
+                        .error(format!("removing a replayed spool record failed: {err}"));
+                }
+            }
+        }
+    }
+
+    /// The spool's oldest record as a chunk; unreadable records are skipped and counted.
+    /// Without one, spooling ends, unless a write is on its way to the spool.
+    pub(super) fn spool_head(&self) -> Option<Chunk> {
+        let spool = self.spool.as_ref()?;
+        let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
+        let chunk = loop {
+            match spool.spool.peek() {
+                Ok(Some(record)) => match Chunk::from_record(record) {
+                    Some(chunk) => break Some(chunk),
+                    None => {
+                        self.outcomes.spool_corrupt(1);
+                        if spool.spool.pop().is_err() {
+                            break None;
+                        }
+                    }
+                },
+                Ok(None) => break None,
+                Err(err) => {
+                    self.outcomes
+                        .error(format!("reading the spool failed: {err}"));
+                    break None;
+                }
+            }
+        };
+        let skipped = spool.spool.skipped();
+        let corrupt = skipped.torn_tails + skipped.corrupt_records + skipped.missing_segments;
+        if corrupt > spool.reported_corrupt {
+            self.outcomes
+                .spool_corrupt(corrupt - spool.reported_corrupt);
+            spool.reported_corrupt = corrupt;
+        }
+        if chunk.is_none() {
+            // Under the spool's mutex no write is half done, and none queued means none is
+            // coming that this decision would put behind newer chunks.
+            let mut state = self.lock();
+            if state.spooling && state.spool_ops.is_empty() && spool.spool.is_empty() {
+                state.spooling = false;
+            }
+        }
+        chunk
+    }
+
+    /// Whether the spool holds a record behind its head.
+    pub(super) fn spool_has_more(&self) -> bool {
+        // The head is still in the spool; "more" means a record behind it. The spool reads a
+        // segment at a time, so compare sizes: more bytes than this one record means more.
+        self.spool.as_ref().is_some_and(|spool| {
+            let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
+            let head = spool
+                .spool
+                .peek()
+                .ok()
+                .flatten()
+                .map_or(0, |r| r.len() as u64 + 12);
+            spool.spool.bytes() > head
+        })
+    }
+
+    /// Writes refused chunks to the dead-letter file and counts them; each was counted in
+    /// `writes_pending` when it was decided. Called with the state mutex released.
+    pub(super) fn write_refused(&self, refused: Vec<Refused>) {
+        if refused.is_empty() {
+            return;
+        }
+        let _done = WritesDone {
+            engine: self,
+            count: refused.len(),
+        };
+        for refused in refused {
+            self.record_refused(refused);
+        }
+    }
+
+    /// Dead-letters one refused chunk and counts it: this run's events dead-lettered, or
+    /// dropped (`sink_error`) when there is no dead-letter file or it cannot be written; an
+    /// earlier run's as recovered. The file gets the whole chunk even after a partial
+    /// success, as the answer does not say which records were rejected.
+    fn record_refused(&self, refused: Refused) {
+        let Refused {
+            chunk,
+            status,
+            reason,
+            answer,
+            origin,
+            rejected,
+        } = refused;
+        let counted = chunk.counted();
+        let ours = origin == Origin::Memory || chunk.run == self.run;
+        if origin == Origin::SpoolHead && ours {
+            self.outcomes.unspooled(counted);
+        }
+        let written = self.write_dead_letter(&chunk, status, &reason, &answer);
+        let refused = rejected.map_or(counted, |rejected| rejected.min(counted));
+        if ours {
+            if rejected.is_some() {
+                self.outcomes.delivered(counted - refused);
+            }
+            if written {
+                self.outcomes.dead_lettered(refused);
+            } else {
+                self.outcomes.dropped(DropReason::SinkError, refused);
+            }
+        } else {
+            if rejected.is_some() {
+                self.outcomes.recovered(counted - refused);
+            }
+            if written {
+                self.outcomes.recovered_dead_lettered(refused);
+            }
+        }
+    }
+
+    fn write_dead_letter(
+        &self,
+        chunk: &Chunk,
+        status: Option<u16>,
+        reason: &str,
+        answer: &str,
+    ) -> bool {
+        let endpoint = &self.service.endpoints[self.active.load(Ordering::SeqCst)].shown;
+        self.outcomes.error(format!("{endpoint}: {reason}"));
+        let Some(file) = &self.dead_letter else {
+            return false;
+        };
+        let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+        match file.write(chunk, status, reason, answer, endpoint) {
+            Ok(()) => true,
+            Err(err) => {
+                self.outcomes
+                    .error(format!("writing the dead-letter file failed: {err}"));
+                false
+            }
+        }
+    }
+}

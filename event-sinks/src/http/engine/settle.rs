@@ -1,0 +1,277 @@
+//! Accounting for a finished delivery: what each part's fate means for the state (memory,
+//! suspects, pauses, spooling), poison detection, and the spool and dead-letter hand-offs,
+//! decided under the state lock and written after it is released.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::super::chunk::Chunk;
+use super::delivery::Fate;
+use super::disk::Refused;
+use super::state::{Origin, SpoolOp, State};
+use super::Engine;
+
+/// A finished delivery job.
+pub(super) struct Done {
+    pub(super) origin: Origin,
+    pub(super) parts: Vec<(Chunk, Fate)>,
+}
+
+/// What a replayed spool record leaves to do once its dead letters are written.
+enum HeadAfter {
+    /// It stays first in line, to be tried again.
+    Stays,
+    /// Its parts to put back behind the others, then it goes.
+    Remove { requeue: Vec<Chunk> },
+}
+
+impl Engine {
+    /// Accounts for a finished job.
+    pub(super) fn settle(&self, done: Done) {
+        // Read before the state lock, as the spool's mutex is never taken under it. Only a
+        // record's suspect needs it, and what other threads do meanwhile only ever adds to it.
+        let spool_has_more = done.origin == Origin::SpoolHead
+            && done
+                .parts
+                .iter()
+                .any(|(_, fate)| matches!(fate, Fate::Exhausted { answered: true }))
+            && self.spool_has_more();
+        let mut refused = Vec::new();
+        let mut state = self.lock();
+        let successes = self.successes.load(Ordering::SeqCst);
+        let head_after = match done.origin {
+            Origin::Memory => {
+                self.settle_memory(&mut state, done.parts, successes, &mut refused);
+                None
+            }
+            Origin::SpoolHead => Some(self.settle_head(
+                &mut state,
+                done.parts,
+                successes,
+                spool_has_more,
+                &mut refused,
+            )),
+        };
+        state.writes_pending += refused.len();
+        let spool_writes = !state.spool_ops.is_empty();
+        drop(state);
+        // Dead letters first: a replayed record leaves the spool only once they are written.
+        self.write_refused(refused);
+        if let Some(HeadAfter::Remove { requeue }) = head_after {
+            let mut state = self.lock();
+            // Written again before the original goes: a crash in between sends it twice,
+            // never loses it.
+            for chunk in requeue {
+                state.queue_spool(SpoolOp::Requeue(chunk));
+            }
+            state.queue_spool(SpoolOp::PopHead);
+            drop(state);
+            self.write_spool();
+        } else if spool_writes {
+            self.write_spool();
+        }
+        self.changed.notify_all();
+    }
+
+    /// Accounts for the parts of a chunk from memory.
+    fn settle_memory(
+        &self,
+        state: &mut State,
+        parts: Vec<(Chunk, Fate)>,
+        successes: u64,
+        refused: &mut Vec<Refused>,
+    ) {
+        state.in_flight -= 1;
+        for (mut chunk, fate) in parts {
+            state.memory -= chunk.lines.len();
+            match fate {
+                Fate::Delivered => {
+                    state.taken(&chunk.key);
+                    self.outcomes.delivered(chunk.counted());
+                }
+                Fate::Partial {
+                    status,
+                    rejected,
+                    reason,
+                    answer,
+                } => {
+                    state.taken(&chunk.key);
+                    refused.push(Refused {
+                        chunk,
+                        status: Some(status),
+                        reason,
+                        answer,
+                        origin: Origin::Memory,
+                        rejected: Some(rejected),
+                    });
+                }
+                Fate::DeadLetter {
+                    status,
+                    reason,
+                    answer,
+                } => {
+                    state.suspects.remove(&chunk.key);
+                    refused.push(Refused {
+                        chunk,
+                        status,
+                        reason,
+                        answer,
+                        origin: Origin::Memory,
+                        rejected: None,
+                    });
+                }
+                Fate::Exhausted { answered } => {
+                    if let Some(reason) = self.judge(state, &chunk, answered, successes) {
+                        refused.push(Refused {
+                            chunk,
+                            status: None,
+                            reason,
+                            answer: String::new(),
+                            origin: Origin::Memory,
+                            rejected: None,
+                        });
+                    } else if answered && !state.set_aside && !state.queue.is_empty() {
+                        // The endpoint answers but refuses this one: it may be poison. Set it
+                        // aside behind the others and see whether the endpoint takes them.
+                        set_aside(state, &mut chunk, successes);
+                        state.memory += chunk.lines.len();
+                        state.queue.push_back(chunk);
+                    } else {
+                        self.endpoints_down(state, chunk);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accounts for the parts of a replayed spool record.
+    fn settle_head(
+        &self,
+        state: &mut State,
+        parts: Vec<(Chunk, Fate)>,
+        successes: u64,
+        spool_has_more: bool,
+        refused: &mut Vec<Refused>,
+    ) -> HeadAfter {
+        let whole = parts.len() == 1;
+        let mut requeue = Vec::new();
+        for (mut chunk, fate) in parts {
+            let ours = chunk.run == self.run;
+            let counted = chunk.counted();
+            match fate {
+                Fate::Delivered => {
+                    state.taken(&chunk.key);
+                    if ours {
+                        self.outcomes.unspooled(counted);
+                        self.outcomes.delivered(counted);
+                    } else {
+                        self.outcomes.recovered(counted);
+                    }
+                }
+                Fate::Partial {
+                    status,
+                    rejected,
+                    reason,
+                    answer,
+                } => {
+                    state.taken(&chunk.key);
+                    refused.push(Refused {
+                        chunk,
+                        status: Some(status),
+                        reason,
+                        answer,
+                        origin: Origin::SpoolHead,
+                        rejected: Some(rejected),
+                    });
+                }
+                Fate::DeadLetter {
+                    status,
+                    reason,
+                    answer,
+                } => {
+                    state.suspects.remove(&chunk.key);
+                    refused.push(Refused {
+                        chunk,
+                        status,
+                        reason,
+                        answer,
+                        origin: Origin::SpoolHead,
+                        rejected: None,
+                    });
+                }
+                Fate::Exhausted { answered } => {
+                    if let Some(reason) = self.judge(state, &chunk, answered, successes) {
+                        refused.push(Refused {
+                            chunk,
+                            status: None,
+                            reason,
+                            answer: String::new(),
+                            origin: Origin::SpoolHead,
+                            rejected: None,
+                        });
+                    } else if answered && !state.set_aside && spool_has_more {
+                        // A suspect: behind the others (see `settle_memory`).
+                        set_aside(state, &mut chunk, successes);
+                        requeue.push(chunk);
+                    } else if whole {
+                        // Every endpoint is failing: leave it first in line and wait.
+                        state.replay_not_before =
+                            Some(Instant::now() + self.limits.retry.max_backoff);
+                        return HeadAfter::Stays;
+                    } else {
+                        // Part of a split: behind the others, to keep the delivered part.
+                        requeue.push(chunk);
+                    }
+                }
+            }
+        }
+        HeadAfter::Remove { requeue }
+    }
+
+    /// Whether an exhausted chunk is poison: it failed before, as a suspect, and the endpoint
+    /// has taken other requests since. Returns the dead-letter reason.
+    fn judge(
+        &self,
+        state: &mut State,
+        chunk: &Chunk,
+        answered: bool,
+        successes: u64,
+    ) -> Option<String> {
+        let since = state.suspects.get(&chunk.key).copied()?;
+        if answered && successes > since {
+            state.suspects.remove(&chunk.key);
+            Some(format!(
+                "poison batch: it exhausted its {} attempts twice while the endpoint accepted other batches",
+                self.limits.retry.max_attempts
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Every endpoint failed this chunk: spool it and everything in memory (in order), or,
+    /// without a spool (or when newer chunks are in the spool already, as memory filled while
+    /// it was in flight), keep it first in line and pause.
+    fn endpoints_down(&self, state: &mut State, chunk: Chunk) {
+        if self.spool.is_some() && !state.spooling {
+            state.spooling = true;
+            state.queue_spool(SpoolOp::Append(chunk));
+            for chunk in std::mem::take(&mut state.queue) {
+                state.memory -= chunk.lines.len();
+                state.queue_spool(SpoolOp::Append(chunk));
+            }
+        } else {
+            state.memory += chunk.lines.len();
+            state.queue.push_front(chunk);
+            state.paused_until = Some(Instant::now() + self.limits.retry.max_backoff);
+        }
+    }
+}
+
+/// Marks `chunk` a suspect: it goes behind the others, and if it exhausts its retries again
+/// after the endpoint took another request, it is poison.
+fn set_aside(state: &mut State, chunk: &mut Chunk, successes: u64) {
+    state.set_aside = true;
+    chunk.failures += 1;
+    state.suspects.insert(chunk.key.clone(), successes);
+}
