@@ -8,15 +8,17 @@ mod completed;
 #[cfg(feature = "geoip")]
 mod geoip;
 mod layer;
+mod request_context;
 mod request_id;
 mod traceparent;
 
 pub use client_ip::{normalize, ForwardedHeader, IpPolicy, TrustedProxies};
 pub use completed::{HttpRequestCompleted, Outcome, ResponseBody};
 pub use layer::{
-    RequestContext, RequestContextLayer, RequestContextLayerBuilder, RequestContextService,
-    ResponseFuture, MAX_USER_AGENT_LEN,
+    RequestContextLayer, RequestContextLayerBuilder, RequestContextService, ResponseFuture,
+    MAX_USER_AGENT_LEN,
 };
+pub use request_context::RequestContext;
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use traceparent::{SpanId, TraceId, TraceParent};
 
