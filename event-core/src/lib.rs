@@ -45,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+mod build_error;
 mod emit;
 #[cfg(feature = "http")]
 pub mod http;
@@ -57,7 +58,7 @@ mod stats;
 
 #[doc = include_str!("derive.md")]
 pub use event_derive::Event;
-pub use layer::build_error::BuildError;
+pub use build_error::BuildError;
 pub use layer::{EventLayer, EventLayerBuilder};
 pub use model::catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
 pub use model::event::Event;

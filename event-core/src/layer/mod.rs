@@ -3,7 +3,6 @@
 //! the span context of that moment, and hands it to its pipeline, which encodes and delivers
 //! it off the caller's thread.
 
-pub(crate) mod build_error;
 
 use std::sync::Arc;
 use std::time::Duration;
