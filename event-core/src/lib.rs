@@ -56,9 +56,9 @@ mod render;
 mod sink;
 mod stats;
 
+pub use build_error::BuildError;
 #[doc = include_str!("derive.md")]
 pub use event_derive::Event;
-pub use build_error::BuildError;
 pub use layer::{EventLayer, EventLayerBuilder};
 pub use model::catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
 pub use model::event::Event;

@@ -3,7 +3,6 @@
 //! the span context of that moment, and hands it to its pipeline, which encodes and delivers
 //! it off the caller's thread.
 
-
 use std::sync::Arc;
 use std::time::Duration;
 

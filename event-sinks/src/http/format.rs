@@ -171,7 +171,7 @@ impl HttpFormat {
                 };
                 let mut body = Vec::with_capacity(chunk.lines.len() + chunk.lines.len() / 8);
                 for unit in units {
-                    if let Unit::Row(row) = unit {
+                    if let Some(row) = unit.row() {
                         body.extend_from_slice(row);
                     }
                 }
@@ -210,6 +210,14 @@ pub(crate) enum Unit {
 }
 
 impl Unit {
+    fn row(&self) -> Option<&[u8]> {
+        match self {
+            Unit::Row(row) => Some(row),
+            #[cfg(feature = "otlp")]
+            Unit::Otlp(_) => None,
+        }
+    }
+
     /// What a line that is not an envelope becomes: it still travels, for the server to
     /// judge (as a row) or as the record's body (OTLP).
     fn unreadable(format: &HttpFormat, line: &[u8]) -> Unit {
