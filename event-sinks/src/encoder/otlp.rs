@@ -1,6 +1,6 @@
-//! OTLP log records: one `LogRecord` per envelope, built with the `opentelemetry-proto`
-//! types from the envelope's typed parts, and the export request of a batch of them, as
-//! binary protobuf or OTLP/JSON.
+//! OTLP log records: one `LogRecord` per envelope, written from the envelope's typed parts
+//! with prost's encoders, and the export request of a batch of them, as binary protobuf or
+//! OTLP/JSON (through the `opentelemetry-proto` types).
 //!
 //! The mapping (also in the README):
 //! - `timestamp` → `time_unix_nano` and `observed_time_unix_nano` (the pipeline observed the
@@ -74,7 +74,14 @@ impl OtlpRecord {
 
     /// The record as the `opentelemetry-proto` type, for the OTLP/JSON mapping.
     fn log_record(&self) -> LogRecord {
-        LogRecord::decode(self.bytes()).expect("written as a LogRecord")
+        // prost reads at most 100 levels of nesting; a value nested deeper than that travels
+        // as a record whose body says so, not as a panic.
+        LogRecord::decode(self.bytes()).unwrap_or_else(|_| LogRecord {
+            body: Some(string(
+                "this event's values are nested too deeply for OTLP/JSON".to_owned(),
+            )),
+            ..LogRecord::default()
+        })
     }
 }
 
@@ -85,7 +92,8 @@ fn resource_name(key: ResourceKey) -> &'static str {
         ResourceKey::ServiceVersion => "service.version",
         ResourceKey::Environment => "deployment.environment.name",
         ResourceKey::Region => "cloud.region",
-        _ => "host.name",
+        ResourceKey::Host => "host.name",
+        _ => key.as_str(),
     }
 }
 

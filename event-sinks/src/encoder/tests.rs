@@ -134,6 +134,26 @@ struct ValueZoo {
     event_id: String,
 }
 
+/// JSON text kept as it is (`serde_json`'s `RawValue`).
+#[derive(Serialize)]
+struct Raw(Box<serde_json::value::RawValue>);
+
+impl schemars::JsonSchema for Raw {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Raw".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({})
+    }
+}
+
+/// An event carrying raw JSON.
+#[derive(Event)]
+#[event(kind = "system_event")]
+struct RawCarried {
+    raw: Raw,
+}
+
 /// A plain one.
 #[derive(Event)]
 #[event(kind = "system_event")]
@@ -271,6 +291,10 @@ fn typed_envelopes_encode_as_their_lines_replayed() {
                 session_id: None
             })
         });
+        let raw = serde_json::value::RawValue::from_string(r#"{"b":[1,2.5],"a":null}"#.into());
+        emit!(RawCarried {
+            raw: Raw(raw.unwrap())
+        });
     });
     assert!(guard
         .flush(std::time::Duration::from_secs(10))
@@ -278,8 +302,14 @@ fn typed_envelopes_encode_as_their_lines_replayed() {
     let checked = sink.checked.lock().unwrap().clone();
     assert_eq!(
         checked,
-        ["value_zoo", "value_zoo", "cache_warmed", "cache_warmed"]
+        [
+            "value_zoo",
+            "value_zoo",
+            "cache_warmed",
+            "cache_warmed",
+            "raw_carried"
+        ]
     );
     let stats = guard.stats();
-    assert_eq!(stats.sinks[0].delivered, 4, "{stats:?}");
+    assert_eq!(stats.sinks[0].delivered, 5, "{stats:?}");
 }

@@ -25,7 +25,7 @@ pub enum HttpFormat {
     /// One JSON array of envelopes (`application/json`).
     JsonArray,
     /// OTLP/HTTP logs in binary protobuf (`application/x-protobuf`): one `LogRecord` per
-    /// event, built with the `opentelemetry-proto` types (the mapping is in the README). An
+    /// event, written from the typed event with prost (the mapping is in the README). An
     /// endpoint URL without a path gets `/v1/logs`. A partial success in the answer is never
     /// retried: the rejected records count dead-lettered (dropped, `sink_error`, without a
     /// dead-letter file), the rest delivered. Needs the cargo feature `otlp`.
@@ -180,8 +180,8 @@ impl HttpFormat {
         }
     }
 
-    /// The units of events that arrived without them (lines read back from the spool, or
-    /// halves of a split), replayed from their lines through the same encoder.
+    /// The units of events that arrived without them (lines read back from the spool),
+    /// replayed from their lines through the same encoder.
     fn replay(&self, chunk: &Chunk) -> Vec<Unit> {
         let mut encoder = UnitEncoder::new(self.clone());
         chunk

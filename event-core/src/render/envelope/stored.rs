@@ -14,7 +14,6 @@ use crate::{RenderError, Version};
 /// An envelope parsed from its NDJSON line. Only for lines written earlier (by this or an
 /// earlier run): events in a batch are visited from the typed event with
 /// [`Envelope::visit`](super::Envelope::visit).
-#[derive(Debug)]
 pub struct StoredEnvelope {
     head: StoredHead,
     /// The other top-level members, in their order; objects with theirs.
@@ -37,12 +36,22 @@ enum Member {
     Object(EnvelopeObject, Vec<(String, Value)>),
 }
 
+impl std::fmt::Debug for StoredEnvelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values are treated, but keep `Debug` from printing them, as `Envelope` does.
+        f.debug_struct("StoredEnvelope")
+            .field("name", &self.head.name)
+            .field("event_id", &self.head.event_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why a line is not an envelope.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoredEnvelopeError {
     /// It is not a JSON object.
-    #[error("the line is not a JSON object: {0}")]
+    #[error("the line is not a JSON object (at line {}, column {})", .0.line(), .0.column())]
     NotJson(#[from] serde_json::Error),
     /// A head key is missing or its value is malformed.
     #[error("the envelope's `{0}` is missing or malformed")]

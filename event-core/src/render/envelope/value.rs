@@ -21,7 +21,7 @@ fn float32(value: f32) -> Value {
     if !value.is_finite() {
         return Value::Null;
     }
-    let text = ryu::Buffer::new().format_finite(value).to_owned();
+    let text = serde_json::to_string(&value).unwrap_or_default();
     float(text.parse().unwrap_or(f64::from(value)))
 }
 
@@ -171,10 +171,15 @@ impl ser::Serializer for ValueSerializer {
             map: Map::new(),
             key: None,
             variant: None,
+            raw: false,
         })
     }
-    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Object> {
-        self.serialize_map(Some(len))
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Object> {
+        let mut object = self.serialize_map(Some(len))?;
+        // serde_json's `RawValue` is this struct around its JSON text, which the line holds
+        // as it is.
+        object.raw = name == RAW_VALUE;
+        Ok(object)
     }
     fn serialize_struct_variant(
         self,
@@ -187,6 +192,7 @@ impl ser::Serializer for ValueSerializer {
             map: Map::new(),
             key: None,
             variant: Some(variant),
+            raw: false,
         })
     }
 }
@@ -268,11 +274,21 @@ struct Object {
     map: Map<String, Value>,
     key: Option<String>,
     variant: Option<&'static str>,
+    /// A `serde_json::value::RawValue`: its one field is JSON text.
+    raw: bool,
 }
 
+/// The name `serde_json::value::RawValue` serializes as (serde_json's `RawValue` token).
+const RAW_VALUE: &str = "$serde_json::private::RawValue";
+
 impl Object {
-    fn finish(self) -> Value {
-        wrap(self.variant, Value::Object(self.map))
+    fn finish(self) -> Result<Value> {
+        if self.raw {
+            if let Some(Value::String(text)) = self.map.values().next() {
+                return serde_json::from_str(text);
+            }
+        }
+        Ok(wrap(self.variant, Value::Object(self.map)))
     }
 }
 
@@ -292,7 +308,7 @@ impl ser::SerializeMap for Object {
         Ok(())
     }
     fn end(self) -> Result<Value> {
-        Ok(self.finish())
+        self.finish()
     }
 }
 
@@ -309,7 +325,7 @@ impl ser::SerializeStruct for Object {
         Ok(())
     }
     fn end(self) -> Result<Value> {
-        Ok(self.finish())
+        self.finish()
     }
 }
 
@@ -324,7 +340,7 @@ impl ser::SerializeStructVariant for Object {
         ser::SerializeStruct::serialize_field(self, key, value)
     }
     fn end(self) -> Result<Value> {
-        Ok(self.finish())
+        self.finish()
     }
 }
 
@@ -383,13 +399,14 @@ impl ser::Serializer for KeySerializer {
         if !v.is_finite() {
             return Err(serde_json::Error::custom("float key must be finite"));
         }
-        Ok(ryu::Buffer::new().format_finite(v).to_owned())
+        // As serde_json writes the key: its own float formatting.
+        serde_json::to_string(&v)
     }
     fn serialize_f64(self, v: f64) -> Result<String> {
         if !v.is_finite() {
             return Err(serde_json::Error::custom("float key must be finite"));
         }
-        Ok(ryu::Buffer::new().format_finite(v).to_owned())
+        serde_json::to_string(&v)
     }
     fn serialize_char(self, v: char) -> Result<String> {
         Ok(v.to_string())
@@ -547,7 +564,7 @@ mod tests {
                 &self,
                 s: S,
             ) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_map([(1.5f64, 1), (2.0, 2), (1.5, 3)])
+                s.collect_map([(1.5f64, 1), (2.0, 2), (1.5, 3), (1e20, 4), (1e-7, 5)])
             }
         }
         let keyed = FloatKeys;

@@ -136,7 +136,8 @@ impl ser::Serializer for Scalar<'_> {
     }
     fn serialize_f32(self, v: f32) -> Result {
         if v.is_finite() {
-            let text = ryu::Buffer::new().format_finite(v).to_owned();
+            // As serde_json writes it, read back as an f64.
+            let text = serde_json::to_string(&v).unwrap_or_default();
             double(text.parse().unwrap_or(f64::from(v)), self.0);
         }
         Ok(())

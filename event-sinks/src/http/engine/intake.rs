@@ -4,7 +4,7 @@
 use std::sync::MutexGuard;
 use std::time::Instant;
 
-use event_core::{Batch, DropReason};
+use event_core::{Batch, DropReason, RenderError};
 
 use super::super::chunk::Chunk;
 use super::super::format::Unit;
@@ -15,11 +15,7 @@ use super::Engine;
 impl Engine {
     /// Takes a batch from the pipeline (on its worker thread), with each event's unit in the
     /// endpoint's format (or why it could not be encoded).
-    pub(crate) fn accept(
-        &self,
-        batch: &Batch<'_>,
-        units: Vec<Result<Option<Unit>, event_core::RenderError>>,
-    ) {
+    pub(crate) fn accept(&self, batch: &Batch<'_>, units: Vec<Result<Option<Unit>, RenderError>>) {
         batch.take_over();
         let mut refused = Vec::new();
         let mut state = self.lock();
@@ -28,6 +24,7 @@ impl Engine {
             self.outcomes.dropped(DropReason::Shutdown, counted);
             return;
         }
+        debug_assert_eq!(units.len(), batch.len(), "one unit per event");
         for (event, unit) in batch.iter().zip(units) {
             let unit = match unit {
                 Ok(unit) => unit,
@@ -35,7 +32,15 @@ impl Engine {
                     if event.is_counted() {
                         self.outcomes.dropped(DropReason::SerializeError, 1);
                     }
-                    self.outcomes.error(err.to_string());
+                    // The user's own error message may quote a value: not in the stats.
+                    let (event, field) = match err {
+                        RenderError::Serialize { event, field, .. }
+                        | RenderError::Panicked { event, field } => (event, field),
+                    };
+                    self.outcomes.error(format!(
+                        "field `{field}` of event `{event}` could not be encoded for the \
+                         endpoint's format; the event was dropped"
+                    ));
                     continue;
                 }
             };
