@@ -125,8 +125,9 @@ pub trait EnvelopeVisitor {
     fn head(&mut self, head: &EnvelopeHead<'_>);
     /// A resource field the layer sets.
     fn resource(&mut self, key: ResourceKey, value: &str);
-    /// A value, at the top level or in the object last begun. An error stops the walk; the
-    /// sink then counts the event dropped (`serialize_error`).
+    /// A value, at the top level or in the object last begun. An error stops the walk, and
+    /// [`Envelope::visit`] returns it (`HttpSink` then counts the event dropped, with
+    /// reason `serialize_error`).
     fn value(&mut self, key: &str, value: FieldValue<'_>) -> Result<(), serde_json::Error>;
     /// An object starts; its members follow.
     fn begin_object(&mut self, object: EnvelopeObject);
