@@ -104,17 +104,26 @@ pub(crate) struct OtlpEncoder {
     last_resource: Arc<Vec<KeyValue>>,
     /// A value's `AnyValue` before its length is known, reused.
     scratch: Vec<u8>,
+    /// The members of the object being visited: each one's key and `AnyValue` one after
+    /// another in `member_bytes`, where the key starts, the value starts and it ends.
+    members: Vec<(usize, usize, usize)>,
+    member_bytes: Vec<u8>,
+    /// A flattened member's attribute key (`object.member`), reused.
+    member_key: String,
+    /// [`RecordVisitor::keys`], kept between records.
+    keys: Vec<(usize, usize)>,
 }
 
 impl OtlpEncoder {
     /// A visitor for the next envelope; [`RecordVisitor::finish`] gives its record.
     pub(crate) fn visitor(&mut self) -> RecordVisitor<'_> {
+        let keys = std::mem::take(&mut self.keys);
         RecordVisitor {
             encoder: self,
             resource_len: 0,
             fresh_resource: None,
             out: Vec::with_capacity(512),
-            keys: Vec::with_capacity(24),
+            keys,
             time: 0,
             name_end: 0,
             trace_id: None,
@@ -141,8 +150,8 @@ pub(crate) struct RecordVisitor<'e> {
     name_end: usize,
     trace_id: Option<Vec<u8>>,
     span_id: Option<Vec<u8>>,
-    /// The object being visited, and its members (sorted, as they are flattened).
-    object: Option<(EnvelopeObject, Map<String, Value>)>,
+    /// The object being visited; its members wait in the encoder until it ends.
+    object: Option<EnvelopeObject>,
     /// How many attributes come from the envelope rather than `metadata`.
     envelope_attributes: usize,
 }
@@ -171,6 +180,8 @@ impl RecordVisitor<'_> {
             None => Arc::new(encoder.last_resource[..self.resource_len].to_vec()),
         };
         encoder.last_resource = Arc::clone(&resource);
+        encoder.keys = std::mem::take(&mut self.keys);
+        encoder.keys.clear();
         // The event name waited at the start of `out`: it is written last (field 12), and
         // the record starts after it.
         let mut record = std::mem::take(&mut self.out);
@@ -278,6 +289,54 @@ impl RecordVisitor<'_> {
         }
     }
 
+    /// Keeps a member of the object being visited, encoded, until the object ends.
+    fn member(&mut self, key: &str, value: &FieldValue<'_>) -> Result<(), serde_json::Error> {
+        let bytes = &mut self.encoder.member_bytes;
+        let key_start = bytes.len();
+        bytes.extend_from_slice(key.as_bytes());
+        let value_start = bytes.len();
+        if let Some(text) = value.as_str() {
+            scalar::string(text, bytes);
+        } else if !scalar::write(value, bytes) {
+            bytes.truncate(value_start);
+            any_value(value.to_json_value()?).encode_raw(bytes);
+        }
+        self.encoder
+            .members
+            .push((key_start, value_start, bytes.len()));
+        Ok(())
+    }
+
+    /// The object's members as attributes `object.member`, sorted by member (the order of
+    /// a JSON object read back), the last of a repeated member kept.
+    fn flatten_members(&mut self, object: EnvelopeObject) {
+        let mut members = std::mem::take(&mut self.encoder.members);
+        let bytes = std::mem::take(&mut self.encoder.member_bytes);
+        let mut key = std::mem::take(&mut self.encoder.member_key);
+        let name = |&(start, end, _): &(usize, usize, usize)| &bytes[start..end];
+        members.sort_by(|a, b| name(a).cmp(name(b)));
+        for (index, member) in members.iter().enumerate() {
+            if members
+                .get(index + 1)
+                .is_some_and(|next| name(next) == name(member))
+            {
+                continue;
+            }
+            key.clear();
+            key.push_str(object.as_str());
+            key.push('.');
+            // The member's key was a `&str`.
+            key.push_str(std::str::from_utf8(name(member)).unwrap_or_default());
+            let value = &bytes[member.1..member.2];
+            self.attribute(&key, |out| out.extend_from_slice(value));
+        }
+        members.clear();
+        self.encoder.members = members;
+        self.encoder.member_bytes = bytes;
+        self.encoder.member_bytes.clear();
+        self.encoder.member_key = key;
+    }
+
     fn key_taken(&self, key: &str) -> bool {
         self.keys[..self.envelope_attributes]
             .iter()
@@ -298,14 +357,15 @@ impl EnvelopeVisitor for RecordVisitor<'_> {
         if severity != 0 {
             encoding::int32::encode(SEVERITY_NUMBER, &severity, &mut self.out);
         }
-        encoding::string::encode(SEVERITY_TEXT, &level.to_owned(), &mut self.out);
+        encode_key(SEVERITY_TEXT, WireType::LengthDelimited, &mut self.out);
+        encode_varint(level.len() as u64, &mut self.out);
+        self.out.extend_from_slice(level.as_bytes());
         self.attribute(EVENT_ID, |out| {
             let mut id = uuid::Uuid::encode_buffer();
             scalar::string(head.event_id.hyphenated().encode_lower(&mut id), out)
         });
         self.attribute(EVENT_TYPE, |out| scalar::string(head.kind, out));
-        let version = head.version.to_string();
-        self.attribute(EVENT_VERSION, |out| scalar::string(&version, out));
+        self.attribute(EVENT_VERSION, |out| scalar::version(head.version, out));
     }
 
     fn resource(&mut self, key: ResourceKey, value: &str) {
@@ -333,19 +393,16 @@ impl EnvelopeVisitor for RecordVisitor<'_> {
     }
 
     fn value(&mut self, key: &str, value: FieldValue<'_>) -> Result<(), serde_json::Error> {
-        match &mut self.object {
+        match self.object {
             None => self.top_level(key, &value),
-            Some((EnvelopeObject::Metadata, _)) => {
+            Some(EnvelopeObject::Metadata) => {
                 if self.key_taken(key) {
                     self.value_attribute(&format!("metadata.{key}"), &value)
                 } else {
                     self.value_attribute(key, &value)
                 }
             }
-            Some((_, members)) => {
-                members.insert(key.to_owned(), value.to_json_value()?);
-                Ok(())
-            }
+            Some(_) => self.member(key, &value),
         }
     }
 
@@ -353,13 +410,13 @@ impl EnvelopeVisitor for RecordVisitor<'_> {
         if object == EnvelopeObject::Metadata {
             self.envelope_attributes = self.keys.len();
         }
-        self.object = Some((object, Map::new()));
+        self.object = Some(object);
     }
 
     fn end_object(&mut self) {
         match self.object.take() {
-            Some((EnvelopeObject::Metadata, _)) | None => {}
-            Some((object, members)) => self.flatten(object.as_str(), members),
+            Some(EnvelopeObject::Metadata) | None => {}
+            Some(object) => self.flatten_members(object),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! double, `f32` as the double its shortest text parses to, `NaN` and infinities as no value.
 
 use event_core::envelope::FieldValue;
+use event_core::Version;
 use prost::encoding::{encode_key, encode_varint, WireType};
 use serde::ser::{self, Impossible, Serialize};
 
@@ -18,6 +19,17 @@ pub(super) fn string(text: &str, out: &mut Vec<u8>) {
     encode_key(STRING_VALUE, WireType::LengthDelimited, out);
     encode_varint(text.len() as u64, out);
     out.extend_from_slice(text.as_bytes());
+}
+
+/// Writes `version` (`MAJOR.MINOR`) as a string `AnyValue`.
+pub(super) fn version(version: Version, out: &mut Vec<u8>) {
+    let (mut major, mut minor) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (major, minor) = (major.format(version.major), minor.format(version.minor));
+    encode_key(STRING_VALUE, WireType::LengthDelimited, out);
+    encode_varint((major.len() + 1 + minor.len()) as u64, out);
+    out.extend_from_slice(major.as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(minor.as_bytes());
 }
 
 /// Writes `value` as an `AnyValue` if it is a scalar; `false` (nothing written) if it has
