@@ -1,15 +1,14 @@
-//! Rendering an event's fields as sinks see them: the envelope's `metadata` object, through
-//! [`FieldVisitor`] like every other output, so treatments apply in one place.
+//! Rendering an event's fields as sinks see them: the envelope's `metadata` object, from the
+//! same treated fields the envelope walk hands every output, so treatments apply in one place.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use serde::ser::{Error as _, SerializeMap};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-use crate::model::fields::{DisplayField, EventField, FieldVisitor};
-use crate::model::treatment::{self, TreatmentContext, REDACTED};
-use crate::{Event, FieldSchema, HashKey};
+use crate::model::treatment::TreatmentContext;
+use crate::render::envelope::walk::{visit_fields, FieldSink, Select};
+use crate::{Event, HashKey};
 
 /// Why an event could not be rendered. The message names the event and the field, never the
 /// value.
@@ -99,13 +98,13 @@ pub fn try_render_metadata<E: Event>(
         hash_key_missing: None,
     };
     let current = Cell::new("");
-    let metadata = Metadata {
-        event,
-        ctx,
-        current: &current,
-    };
     // User `Serialize` and `Display` code runs in here: its panics are caught and reported.
-    match catch_unwind(AssertUnwindSafe(|| serde_json::to_value(&metadata))) {
+    let rendered = catch_unwind(AssertUnwindSafe(|| {
+        let mut map = MetadataMap(serde_json::Map::new());
+        visit_fields(event, Select::Metadata, ctx, &current, &mut map)
+            .map(|_| serde_json::Value::Object(map.0))
+    }));
+    match rendered {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(RenderError::Serialize {
             event: E::NAME,
@@ -119,142 +118,20 @@ pub fn try_render_metadata<E: Event>(
     }
 }
 
-/// The metadata object of one event, as a `Serialize` value.
-pub(crate) struct Metadata<'a, E> {
-    pub(crate) event: &'a E,
-    pub(crate) ctx: TreatmentContext<'a>,
-    /// The key of the field being written, so a failure can name it.
-    pub(crate) current: &'a Cell<&'static str>,
-}
+/// The `metadata` object being built: the same treated fields the envelope walk hands its
+/// visitors, as JSON values (a later field of the same key replaces an earlier one, as in a
+/// JSON object read back).
+struct MetadataMap(serde_json::Map<String, serde_json::Value>);
 
-impl<E: Event> Serialize for Metadata<'_, E> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        write_fields(
-            &mut map,
-            self.event,
-            Select::Metadata,
-            self.ctx,
-            self.current,
-        )?;
-        map.end()
-    }
-}
-
-/// Which of an event's fields to write.
-#[derive(Clone, Copy)]
-pub(crate) enum Select<'k> {
-    /// Those that go into `metadata`: all but the envelope's own (`user_id`, ...).
-    Metadata,
-    /// The one with this output key, which the envelope writes at its top level.
-    EnvelopeField(&'k str),
-}
-
-impl Select<'_> {
-    /// Whether `field` is one of those selected.
-    pub(crate) fn wants(self, field: &FieldSchema) -> bool {
-        match self {
-            Select::Metadata => !field.in_envelope(),
-            Select::EnvelopeField(key) => field.key() == key,
-        }
-    }
-}
-
-/// Writes the selected fields of `event`, treated, as entries of `map`; returns how many.
-pub(crate) fn write_fields<M: SerializeMap, E: Event>(
-    map: &mut M,
-    event: &E,
-    select: Select<'_>,
-    ctx: TreatmentContext<'_>,
-    current: &Cell<&'static str>,
-) -> Result<usize, M::Error> {
-    let mut visitor = MapVisitor {
-        map,
-        select,
-        ctx,
-        current,
-        written: 0,
-        error: None,
-    };
-    event.__visit_fields(&mut visitor);
-    match visitor.error {
-        Some(err) => Err(err),
-        None => Ok(visitor.written),
-    }
-}
-
-/// Writes visited fields into a serde map, stopping at the first error.
-struct MapVisitor<'a, 'k, M: SerializeMap> {
-    map: &'a mut M,
-    select: Select<'k>,
-    ctx: TreatmentContext<'a>,
-    current: &'a Cell<&'static str>,
-    written: usize,
-    error: Option<M::Error>,
-}
-
-impl<M: SerializeMap> MapVisitor<'_, '_, M> {
-    /// Whether `field` is selected (and nothing failed before it).
-    fn wants(&mut self, field: &'static FieldSchema) -> bool {
-        let selected = self.select.wants(field);
-        if selected {
-            self.current.set(field.key());
-        }
-        self.error.is_none() && selected
+impl FieldSink for MetadataMap {
+    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
+        self.0.insert(key.to_owned(), serde_json::to_value(value)?);
+        Ok(())
     }
 
-    fn entry(
-        &mut self,
-        field: &'static FieldSchema,
-        value: Result<&str, treatment::DisplayFailed>,
-    ) {
-        let result = match value {
-            Ok(text) => self
-                .map
-                .serialize_entry(field.key(), text)
-                .map(|()| self.written += 1),
-            Err(treatment::DisplayFailed) => Err(M::Error::custom(
-                "its `Display` implementation returned an error",
-            )),
-        };
-        self.error = result.err();
-    }
-}
-
-impl<M: SerializeMap> FieldVisitor for MapVisitor<'_, '_, M> {
-    fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
-        if self.wants(field) {
-            self.error = self.map.serialize_entry(field.key(), value).err();
-            self.written += 1;
-        }
-    }
-
-    fn redacted(&mut self, field: &'static FieldSchema) {
-        if self.wants(field) {
-            self.entry(field, Ok(REDACTED));
-        }
-    }
-
-    fn masked<T: DisplayField + ?Sized>(
-        &mut self,
-        field: &'static FieldSchema,
-        value: &T,
-        keep_last: u8,
-    ) {
-        if self.wants(field) {
-            match treatment::mask(value, keep_last) {
-                Ok(text) => self.entry(field, Ok(text.as_str())),
-                Err(failed) => self.entry(field, Err(failed)),
-            }
-        }
-    }
-
-    fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
-        if self.wants(field) {
-            match treatment::hash(value, self.ctx) {
-                Ok(text) => self.entry(field, Ok(text.as_str())),
-                Err(failed) => self.entry(field, Err(failed)),
-            }
-        }
+    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {
+        self.0
+            .insert(key.to_owned(), serde_json::Value::String(text.to_owned()));
+        Ok(())
     }
 }

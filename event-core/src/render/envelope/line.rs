@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::context::ContextValue;
 use super::view::{EnvelopeHead, EnvelopeObject};
-use super::walk::{self, Visit};
+use super::walk::{self, FieldSink, Visit};
 use super::{EnvelopeConfig, RecordMeta};
 use crate::model::treatment::TreatmentContext;
 use crate::render::json;
@@ -47,6 +47,19 @@ impl Line<'_> {
     }
 }
 
+impl FieldSink for Line<'_> {
+    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
+        self.key(key);
+        json::push_value(self.out, value)
+    }
+
+    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {
+        self.key(key);
+        json::push_str(self.out, text);
+        Ok(())
+    }
+}
+
 impl Visit for Line<'_> {
     fn head(&mut self, head: &EnvelopeHead<'_>) {
         let out = &mut *self.out;
@@ -81,19 +94,8 @@ impl Visit for Line<'_> {
         self.out.extend_from_slice(&config.resource_json);
     }
 
-    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
-        self.key(key);
-        json::push_value(self.out, value)
-    }
-
     fn context(&mut self, key: &str, value: &ContextValue) -> serde_json::Result<()> {
         self.value(key, value)
-    }
-
-    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {
-        self.key(key);
-        json::push_str(self.out, text);
-        Ok(())
     }
 
     fn begin_object(&mut self, object: EnvelopeObject) {

@@ -54,7 +54,7 @@ mod line;
 mod stored;
 mod value;
 mod view;
-mod walk;
+pub(crate) mod walk;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;

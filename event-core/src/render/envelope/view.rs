@@ -9,7 +9,7 @@ use tracing_core::Level;
 use uuid::Uuid;
 
 use super::context::ContextValue;
-use super::walk::{self, Visit};
+use super::walk::{self, FieldSink, Visit};
 use super::{EnvelopeConfig, Payload, RecordMeta};
 use crate::model::treatment::TreatmentContext;
 use crate::{RenderError, Version};
@@ -238,6 +238,16 @@ impl<T: Serialize + ?Sized> Serialize for ByRef<'_, T> {
     }
 }
 
+impl FieldSink for Erased<'_> {
+    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
+        self.0.value(key, FieldValue(Repr::Value(&ByRef(value))))
+    }
+
+    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {
+        self.0.value(key, FieldValue::text(text))
+    }
+}
+
 impl Visit for Erased<'_> {
     fn head(&mut self, head: &EnvelopeHead<'_>) {
         self.0.head(head);
@@ -249,16 +259,8 @@ impl Visit for Erased<'_> {
         }
     }
 
-    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
-        self.0.value(key, FieldValue(Repr::Value(&ByRef(value))))
-    }
-
     fn context(&mut self, key: &str, value: &ContextValue) -> serde_json::Result<()> {
         self.0.value(key, FieldValue(Repr::Context(value)))
-    }
-
-    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {
-        self.0.value(key, FieldValue::text(text))
     }
 
     fn begin_object(&mut self, object: EnvelopeObject) {

@@ -12,21 +12,24 @@ use super::view::{EnvelopeHead, EnvelopeObject};
 use super::{EnvelopeConfig, RecordMeta, ResourceKey, SOURCE_FIELDS};
 use crate::model::fields::{DisplayField, EventField, FieldVisitor};
 use crate::model::treatment::{self, TreatmentContext, REDACTED};
-use crate::render::metadata::Select;
 use crate::{Event, FieldSchema, RenderError};
+
+/// Where an event's fields go once treated: every [`Visit`]or, and `render_metadata`'s map.
+pub(crate) trait FieldSink {
+    /// A value: at the top level, or a member of the object last begun.
+    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()>;
+    /// A text value: treated text (redacted, masked, hashed) or a call site's string.
+    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()>;
+}
 
 /// What the walk hands its parts to. Generic, so the NDJSON line is written without
 /// dynamic dispatch per value; [`EnvelopeVisitor`](super::EnvelopeVisitor)s are adapted.
-pub(crate) trait Visit {
+pub(crate) trait Visit: FieldSink {
     fn head(&mut self, head: &EnvelopeHead<'_>);
     /// The layer's resource fields, in order (`config` keeps them also pre-written).
     fn resource(&mut self, config: &EnvelopeConfig);
-    /// A value: at the top level, or a member of the object last begun.
-    fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()>;
     /// A value a span recorded for a context field.
     fn context(&mut self, key: &str, value: &ContextValue) -> serde_json::Result<()>;
-    /// A text value: treated text (redacted, masked, hashed) or a call site's string.
-    fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()>;
     fn begin_object(&mut self, object: EnvelopeObject);
     fn end_object(&mut self);
 }
@@ -134,8 +137,28 @@ pub(crate) fn resource(config: &EnvelopeConfig) -> impl Iterator<Item = (Resourc
         .map(|(key, value)| (*key, value.as_str()))
 }
 
-/// Hands the selected fields of `event`, treated, to `visitor`; returns how many.
-fn visit_fields<E: Event, V: Visit>(
+/// Which of an event's fields to visit.
+#[derive(Clone, Copy)]
+pub(crate) enum Select<'k> {
+    /// Those that go into `metadata`: all but the envelope's own (`user_id`, ...).
+    Metadata,
+    /// The one with this output key, which the envelope writes at its top level.
+    EnvelopeField(&'k str),
+}
+
+impl Select<'_> {
+    /// Whether `field` is one of those selected.
+    fn wants(self, field: &FieldSchema) -> bool {
+        match self {
+            Select::Metadata => !field.in_envelope(),
+            Select::EnvelopeField(key) => field.key() == key,
+        }
+    }
+}
+
+/// Hands the selected fields of `event`, treated, to `visitor`; returns how many. On an
+/// error, `current` names the field that failed.
+pub(crate) fn visit_fields<E: Event, V: FieldSink>(
     event: &E,
     select: Select<'_>,
     ctx: TreatmentContext<'_>,
@@ -167,7 +190,7 @@ struct Fields<'a, 'k, V> {
     error: Option<serde_json::Error>,
 }
 
-impl<V: Visit> Fields<'_, '_, V> {
+impl<V: FieldSink> Fields<'_, '_, V> {
     /// Whether `field` is selected (and nothing failed before it).
     fn wants(&mut self, field: &'static FieldSchema) -> bool {
         if self.error.is_some() || !self.select.wants(field) {
@@ -188,7 +211,7 @@ impl<V: Visit> Fields<'_, '_, V> {
     }
 }
 
-impl<V: Visit> FieldVisitor for Fields<'_, '_, V> {
+impl<V: FieldSink> FieldVisitor for Fields<'_, '_, V> {
     fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
         if self.wants(field) {
             self.error = self.visitor.value(field.key(), value).err();
