@@ -11,6 +11,17 @@ use super::disk::Refused;
 use super::state::{Origin, SpoolOp, State};
 use super::Engine;
 
+/// What a part's fate leaves to do, the same wherever the part came from.
+enum Verdict {
+    Delivered(Chunk),
+    Refused(Refused),
+    /// It exhausted its attempts and is not poison (yet).
+    Exhausted {
+        chunk: Chunk,
+        answered: bool,
+    },
+}
+
 /// A finished delivery job.
 pub(super) struct Done {
     pub(super) origin: Origin,
@@ -82,55 +93,16 @@ impl Engine {
         refused: &mut Vec<Refused>,
     ) {
         state.in_flight -= 1;
-        for (mut chunk, fate) in parts {
+        for (chunk, fate) in parts {
             state.memory -= chunk.lines.len();
-            match fate {
-                Fate::Delivered => {
-                    state.taken(&chunk.key);
-                    self.outcomes.delivered(chunk.counted());
-                }
-                Fate::Partial {
-                    status,
-                    rejected,
-                    reason,
-                    answer,
+            match self.verdict(state, chunk, fate, Origin::Memory, successes) {
+                Verdict::Delivered(chunk) => self.outcomes.delivered(chunk.counted()),
+                Verdict::Refused(part) => refused.push(part),
+                Verdict::Exhausted {
+                    mut chunk,
+                    answered,
                 } => {
-                    state.taken(&chunk.key);
-                    refused.push(Refused {
-                        chunk,
-                        status: Some(status),
-                        reason,
-                        answer,
-                        origin: Origin::Memory,
-                        rejected: Some(rejected),
-                    });
-                }
-                Fate::DeadLetter {
-                    status,
-                    reason,
-                    answer,
-                } => {
-                    state.suspects.remove(&chunk.key);
-                    refused.push(Refused {
-                        chunk,
-                        status,
-                        reason,
-                        answer,
-                        origin: Origin::Memory,
-                        rejected: None,
-                    });
-                }
-                Fate::Exhausted { answered } => {
-                    if let Some(reason) = self.judge(state, &chunk, answered, successes) {
-                        refused.push(Refused {
-                            chunk,
-                            status: None,
-                            reason,
-                            answer: String::new(),
-                            origin: Origin::Memory,
-                            rejected: None,
-                        });
-                    } else if answered && !state.set_aside && !state.queue.is_empty() {
+                    if answered && !state.set_aside && !state.queue.is_empty() {
                         // The endpoint answers but refuses this one: it may be poison. Set it
                         // aside behind the others and see whether the endpoint takes them.
                         set_aside(state, &mut chunk, successes);
@@ -155,61 +127,23 @@ impl Engine {
     ) -> HeadAfter {
         let whole = parts.len() == 1;
         let mut requeue = Vec::new();
-        for (mut chunk, fate) in parts {
-            let ours = chunk.run == self.run;
-            let counted = chunk.counted();
-            match fate {
-                Fate::Delivered => {
-                    state.taken(&chunk.key);
-                    if ours {
+        for (chunk, fate) in parts {
+            match self.verdict(state, chunk, fate, Origin::SpoolHead, successes) {
+                Verdict::Delivered(chunk) => {
+                    let counted = chunk.counted();
+                    if chunk.run == self.run {
                         self.outcomes.unspooled(counted);
                         self.outcomes.delivered(counted);
                     } else {
                         self.outcomes.recovered(counted);
                     }
                 }
-                Fate::Partial {
-                    status,
-                    rejected,
-                    reason,
-                    answer,
+                Verdict::Refused(part) => refused.push(part),
+                Verdict::Exhausted {
+                    mut chunk,
+                    answered,
                 } => {
-                    state.taken(&chunk.key);
-                    refused.push(Refused {
-                        chunk,
-                        status: Some(status),
-                        reason,
-                        answer,
-                        origin: Origin::SpoolHead,
-                        rejected: Some(rejected),
-                    });
-                }
-                Fate::DeadLetter {
-                    status,
-                    reason,
-                    answer,
-                } => {
-                    state.suspects.remove(&chunk.key);
-                    refused.push(Refused {
-                        chunk,
-                        status,
-                        reason,
-                        answer,
-                        origin: Origin::SpoolHead,
-                        rejected: None,
-                    });
-                }
-                Fate::Exhausted { answered } => {
-                    if let Some(reason) = self.judge(state, &chunk, answered, successes) {
-                        refused.push(Refused {
-                            chunk,
-                            status: None,
-                            reason,
-                            answer: String::new(),
-                            origin: Origin::SpoolHead,
-                            rejected: None,
-                        });
-                    } else if answered && !state.set_aside && spool_has_more {
+                    if answered && !state.set_aside && spool_has_more {
                         // A suspect: behind the others (see `settle_memory`).
                         set_aside(state, &mut chunk, successes);
                         requeue.push(chunk);
@@ -226,6 +160,56 @@ impl Engine {
             }
         }
         HeadAfter::Remove { requeue }
+    }
+
+    /// What `fate` means for `chunk`, wherever it came from: the state's bookkeeping of its
+    /// key, and whether it was delivered, goes to the dead-letter file, or is left to its
+    /// origin's rules for a chunk that exhausted its attempts.
+    fn verdict(
+        &self,
+        state: &mut State,
+        chunk: Chunk,
+        fate: Fate,
+        origin: Origin,
+        successes: u64,
+    ) -> Verdict {
+        let refused = |chunk, status, reason, answer, rejected| {
+            Verdict::Refused(Refused {
+                chunk,
+                status,
+                reason,
+                answer,
+                origin,
+                rejected,
+            })
+        };
+        match fate {
+            Fate::Delivered => {
+                state.taken(&chunk.key);
+                Verdict::Delivered(chunk)
+            }
+            Fate::Partial {
+                status,
+                rejected,
+                reason,
+                answer,
+            } => {
+                state.taken(&chunk.key);
+                refused(chunk, Some(status), reason, answer, Some(rejected))
+            }
+            Fate::DeadLetter {
+                status,
+                reason,
+                answer,
+            } => {
+                state.suspects.remove(&chunk.key);
+                refused(chunk, status, reason, answer, None)
+            }
+            Fate::Exhausted { answered } => match self.judge(state, &chunk, answered, successes) {
+                Some(reason) => refused(chunk, None, reason, String::new(), None),
+                None => Verdict::Exhausted { chunk, answered },
+            },
+        }
     }
 
     /// Whether an exhausted chunk is poison: it failed before, as a suspect, and the endpoint
