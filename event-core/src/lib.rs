@@ -71,6 +71,7 @@ pub use pipeline::events_dropped::EventsDropped;
 pub use pipeline::guard::EventGuard;
 pub use pipeline::silence::{is_silenced, silence_current_thread, spawn_silenced};
 pub use pipeline::{FlushReport, Overflow, SinkFlush, SinkOptions};
+pub use render::depth::MAX_NESTING;
 pub use render::envelope;
 pub use render::envelope::context::{CORRELATION_FIELDS, GEO_FIELDS, HTTP_FIELDS};
 pub use render::json::write_json;

@@ -15,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::ser::{self, Serialize, Serializer};
 
+use crate::render::depth::limited;
+
 /// Appends `s` as a JSON string, quotes included.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     if needs_escape(s.as_bytes()) {
@@ -55,7 +57,7 @@ where
     W: io::Write,
     T: Serialize + ?Sized,
 {
-    value.serialize(&mut serializer(writer))
+    limited(value).serialize(&mut serializer(writer))
 }
 
 /// `serde_json`'s compact output, with DEL (U+007F) and the C1 controls (U+0080..=U+009F)
@@ -224,11 +226,11 @@ pub(crate) fn push_value<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), serde_json::Error> {
-    match value.serialize(Scalar(out)) {
+    match limited(value).serialize(Scalar(out)) {
         Ok(()) => Ok(()),
-        // Nothing was written: a value with structure, or an error of the value's own, which
-        // `serde_json` will meet again and report with its message.
-        Err(NotScalar) => value.serialize(&mut serializer(out)),
+        // Nothing was written: a value with structure, or an error of the value's own (or
+        // of its depth), which `serde_json` will meet again and report with its message.
+        Err(NotScalar) => limited(value).serialize(&mut serializer(out)),
     }
 }
 

@@ -125,7 +125,8 @@ struct MetadataMap(serde_json::Map<String, serde_json::Value>);
 
 impl FieldSink for MetadataMap {
     fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
-        self.0.insert(key.to_owned(), serde_json::to_value(value)?);
+        let value = serde_json::to_value(crate::render::depth::limited(value))?;
+        self.0.insert(key.to_owned(), value);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! from.
 
 pub(crate) mod debug;
+pub(crate) mod depth;
 pub mod envelope;
 pub(crate) mod json;
 pub(crate) mod metadata;

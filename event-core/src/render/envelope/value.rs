@@ -8,7 +8,7 @@ type Result<T> = std::result::Result<T, serde_json::Error>;
 
 /// `value` as parsing its JSON text would give it back.
 pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
-    value.serialize(ValueSerializer)
+    crate::render::depth::limited(value).serialize(ValueSerializer)
 }
 
 fn float(value: f64) -> Value {

@@ -182,7 +182,16 @@ impl<'a> FieldValue<'a> {
 
 impl Serialize for FieldValue<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
+        crate::render::depth::limited(&Unbounded(self)).serialize(serializer)
+    }
+}
+
+/// A field value written without the nesting bound (which [`FieldValue`] applies around it).
+struct Unbounded<'v, 'a>(&'v FieldValue<'a>);
+
+impl Serialize for Unbounded<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 .0 {
             Repr::Text(text) => serializer.serialize_str(text),
             Repr::Json(value) => value.serialize(serializer),
             Repr::Value(value) => erased_serde::serialize(value, serializer),
