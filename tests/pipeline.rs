@@ -824,3 +824,69 @@ fn emit_at_a_level_sets_the_envelope_level_and_is_filtered_at_it() {
     assert_eq!(stats.emitted, 2);
     assert!(stats.sinks[0].dropped.is_empty(), "{stats:?}");
 }
+
+/// Which call was given which deadline.
+type Deadlines = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Option<std::time::Instant>)>>>;
+
+/// Records the deadline its `flush` and `shutdown` were given.
+struct DeadlineSink {
+    outcomes: Option<event_core::Outcomes>,
+    seen: Deadlines,
+}
+
+impl event_core::Sink for DeadlineSink {
+    fn name(&self) -> String {
+        "deadline".into()
+    }
+    async fn write_batch(
+        &mut self,
+        _: &event_core::Batch<'_>,
+    ) -> Result<(), event_core::SinkError> {
+        Ok(())
+    }
+    fn attach(&mut self, outcomes: event_core::Outcomes) {
+        self.outcomes = Some(outcomes);
+    }
+    async fn flush(&mut self) -> Result<(), event_core::SinkError> {
+        let deadline = self.outcomes.as_ref().and_then(|o| o.deadline());
+        self.seen.lock().unwrap().push(("flush", deadline));
+        Ok(())
+    }
+    async fn shutdown(&mut self) -> Result<(), event_core::SinkError> {
+        let deadline = self.outcomes.as_ref().and_then(|o| o.deadline());
+        self.seen.lock().unwrap().push(("shutdown", deadline));
+        Ok(())
+    }
+}
+
+#[test]
+fn sinks_are_told_the_deadline_of_a_flush_and_a_shutdown() {
+    let seen = Deadlines::default();
+    let sink = DeadlineSink {
+        outcomes: None,
+        seen: std::sync::Arc::clone(&seen),
+    };
+    let (layer, guard) = EventLayer::builder().sink(sink).build().unwrap();
+    drop(layer);
+    let before = std::time::Instant::now();
+    assert!(guard.flush(Duration::from_secs(10)).is_complete());
+    assert!(guard.shutdown(Duration::from_secs(8)).is_complete());
+    let after = std::time::Instant::now();
+    let seen = seen.lock().unwrap().clone();
+    let [("flush", Some(flush)), ("flush", Some(last_flush)), ("shutdown", Some(stop))] = seen[..]
+    else {
+        panic!("{seen:?}");
+    };
+    // The flush's own timeout; at shutdown three quarters of it for the flush, the rest but a
+    // twentieth for the shutdown.
+    assert!(flush >= before + Duration::from_secs(10) && flush <= after + Duration::from_secs(10));
+    assert!(
+        last_flush >= before + Duration::from_secs(6)
+            && last_flush <= after + Duration::from_secs(6)
+    );
+    assert!(
+        stop >= before + Duration::from_millis(7_600)
+            && stop <= after + Duration::from_millis(7_600)
+    );
+    assert!(last_flush < stop);
+}

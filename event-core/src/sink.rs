@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tracing_core::Level;
 use uuid::Uuid;
@@ -76,12 +76,15 @@ pub trait Sink: Send + 'static {
     }
 
     /// Makes everything written so far durable (fsync, send buffered data). Called by
-    /// `EventGuard::flush` and before `shutdown`.
+    /// `EventGuard::flush` and before `shutdown`. A sink that waits here (for an endpoint)
+    /// returns by [`Outcomes::deadline`].
     fn flush(&mut self) -> impl Future<Output = Result<(), SinkError>> {
         async { Ok(()) }
     }
 
-    /// Releases resources; called once, after the last `flush`.
+    /// Releases resources; called once, after the last `flush`. A sink that took over its
+    /// batches settles every event it still holds by [`Outcomes::deadline`]: delivered,
+    /// spooled, dead-lettered, or dropped with reason `shutdown`, never left pending.
     fn shutdown(&mut self) -> impl Future<Output = Result<(), SinkError>> {
         async { Ok(()) }
     }
@@ -196,6 +199,19 @@ pub struct Outcomes {
 impl Outcomes {
     pub(crate) fn new(counters: Arc<SinkCounters>) -> Self {
         Outcomes { counters }
+    }
+
+    /// When the `flush` or `shutdown` under way must be done: the timeout the application
+    /// gave `EventGuard::flush` or `EventGuard::shutdown`, which returns then whether or not
+    /// the sink is done. `None` outside those calls. At shutdown, `flush` gets three quarters of
+    /// the time and `shutdown` the rest, to settle what is still held, but for a last
+    /// twentieth in which its answer reaches the application.
+    pub fn deadline(&self) -> Option<Instant> {
+        *self
+            .counters
+            .deadline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn settle(&self, events: u64) {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Why an event did not reach a sink.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -163,6 +164,8 @@ pub(crate) struct SinkCounters {
     /// Drops not yet reported in-band, by reason.
     unreported: [AtomicU64; DropReason::ALL.len()],
     pub(crate) last_error: Mutex<Option<String>>,
+    /// When the flush or shutdown the worker is in must be done (see `Outcomes::deadline`).
+    pub(crate) deadline: Mutex<Option<Instant>>,
 }
 
 impl SinkCounters {

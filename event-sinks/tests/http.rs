@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use event_core::{emit, Event, EventGuard, EventLayer, SinkStats};
+use event_core::{emit, DropReason, Event, EventGuard, EventLayer, SinkStats};
 use event_sinks::{HttpSink, HttpSinkBuilder, Retry};
 use support::http_server::{free_port, Fault, FaultServer};
 use tracing_subscriber::prelude::*;
@@ -698,4 +698,44 @@ fn a_damaged_spool_delivers_every_valid_record_and_counts_the_losses() {
     assert_eq!(stats.recovered, expected.len() as u64, "{stats:?}");
     assert_eq!(stats.spool_corrupt, 3, "{stats:?}");
     assert_conserved(&stats);
+}
+
+#[test]
+fn shutdown_with_endpoints_down_and_no_spool_settles_every_event() {
+    // As a new user would: the defaults (long retries), nothing listening, no spool.
+    let sink = HttpSink::builder(format!("http://{}/ingest", free_port()))
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 10);
+    let report = guard.shutdown(Duration::from_secs(2));
+    assert!(report.is_complete(), "{report:?}");
+    let stats = stats(&guard);
+    assert_conserved(&stats);
+    assert_eq!(stats.dropped(DropReason::Shutdown), 10, "{stats:?}");
+}
+
+#[test]
+fn shutdown_with_a_request_hanging_settles_it_by_the_deadline() {
+    // An endpoint that accepts connections and never answers: the request is in flight when
+    // the application's shutdown timeout ends.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink = HttpSink::builder(format!("http://{}/ingest", listener.local_addr().unwrap()))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 10);
+    let report = guard.shutdown(Duration::from_secs(1));
+    assert!(report.is_complete(), "{report:?}");
+    let stats = stats(&guard);
+    assert_conserved(&stats);
+    assert_eq!(stats.dropped(DropReason::Shutdown), 10, "{stats:?}");
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("abandoned"),
+        "{stats:?}"
+    );
+    drop(listener);
 }

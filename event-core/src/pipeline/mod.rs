@@ -136,7 +136,7 @@ impl Pipeline {
 
     /// Asks every sink to write what it has and flush; waits until `deadline`.
     pub(crate) fn flush(&self, deadline: Instant) -> FlushReport {
-        self.round_trip(deadline, Item::Flush)
+        self.round_trip(deadline, |done| Item::Flush(done, deadline))
     }
 
     /// Closes the pipeline, then flushes and stops every sink; waits until `deadline`.
@@ -151,19 +151,19 @@ impl Pipeline {
         while self.submitting.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::yield_now();
         }
-        self.round_trip(deadline, Item::Shutdown)
+        self.round_trip(deadline, |done| Item::Shutdown(done, deadline))
     }
 
     fn round_trip(
         &self,
         deadline: Instant,
-        item: fn(crossbeam_channel::Sender<()>) -> Item,
+        item: impl Fn(crossbeam_channel::Sender<()>) -> Item,
     ) -> FlushReport {
         let start = Instant::now();
         let waits: Vec<_> = self
             .sinks
             .iter()
-            .map(|sink| sink.send_control(item))
+            .map(|sink| sink.send_control(&item))
             .collect();
         let sinks = self
             .sinks

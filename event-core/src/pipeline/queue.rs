@@ -70,8 +70,10 @@ impl SinkOptions {
 
 pub(crate) enum Item {
     Event(Arc<Record>),
-    Flush(Sender<()>),
-    Shutdown(Sender<()>),
+    /// A flush, to be done by the deadline.
+    Flush(Sender<()>, Instant),
+    /// A shutdown, to be done by the deadline.
+    Shutdown(Sender<()>, Instant),
 }
 
 /// What the queue's producers and its worker share.
@@ -131,7 +133,7 @@ impl SinkShared {
                     self.release(std::slice::from_ref(&record));
                     self.counters.count_drop(DropReason::Shutdown, 1);
                 }
-                Item::Flush(done) | Item::Shutdown(done) => {
+                Item::Flush(done, _) | Item::Shutdown(done, _) => {
                     let _ = done.send(());
                 }
             }
@@ -284,7 +286,10 @@ impl SinkQueue {
 
     /// Sends a control item behind the queued events; returns where its answer will come, or
     /// `None` if the worker has already stopped (nothing is left to wait for).
-    pub(crate) fn send_control(&self, item: fn(Sender<()>) -> Item) -> Option<Receiver<()>> {
+    pub(crate) fn send_control(
+        &self,
+        item: impl FnOnce(Sender<()>) -> Item,
+    ) -> Option<Receiver<()>> {
         if self.stopped() {
             return None;
         }

@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
@@ -108,15 +109,23 @@ impl<S: Sink> Worker<S> {
                     self.shared.release(&records);
                     records.clear();
                 }
-                Item::Flush(done) => {
+                Item::Flush(done, deadline) => {
                     self.write_drop_report();
+                    self.set_deadline(Some(deadline));
                     self.call(Call::Flush);
+                    self.set_deadline(None);
                     let _ = done.send(());
                 }
-                Item::Shutdown(done) => {
+                Item::Shutdown(done, deadline) => {
                     self.write_drop_report();
+                    // Three quarters of the time to flush, the rest to settle what is held,
+                    // but for a last twentieth in which the answer reaches the application.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    self.set_deadline(Some(deadline - left / 4));
                     self.call(Call::Flush);
+                    self.set_deadline(Some(deadline - left / 20));
                     self.call(Call::Shutdown);
+                    self.set_deadline(None);
                     // Events sent behind the shutdown are counted, not lost.
                     self.shared.stop(&receiver);
                     let _ = done.send(());
@@ -124,6 +133,16 @@ impl<S: Sink> Worker<S> {
                 }
             }
         }
+    }
+
+    /// Tells the sink (through `Outcomes::deadline`) when the call under way must be done.
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        *self
+            .shared
+            .counters
+            .deadline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = deadline;
     }
 
     /// Writes `records` as one batch, with a report of earlier losses after them if there is

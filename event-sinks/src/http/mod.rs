@@ -483,10 +483,11 @@ impl Sink for HttpSink {
         let Some(engine) = self.engine.take() else {
             return Ok(());
         };
-        if !engine.shutdown() {
-            return Err(SinkError::new(
-                "shutdown timed out; requests still in flight are abandoned",
-            ));
+        if let Some(abandoned) = engine.shutdown() {
+            return Err(SinkError::new(format!(
+                "shutdown timed out: {abandoned} requests still in flight were abandoned, \
+                 their events counted dropped (shutdown)"
+            )));
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

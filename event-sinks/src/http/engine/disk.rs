@@ -38,6 +38,8 @@ pub(super) struct Refused {
     pub(super) origin: Origin,
     /// OTLP partial success: only this many were refused, the rest were delivered.
     pub(super) rejected: Option<u64>,
+    /// Why its events are dropped if there is no dead-letter file, or it cannot be written.
+    pub(super) unwritten: DropReason,
 }
 
 impl Refused {
@@ -50,6 +52,7 @@ impl Refused {
             answer: String::new(),
             origin: Origin::Memory,
             rejected: None,
+            unwritten: DropReason::Shutdown,
         }
     }
 }
@@ -218,6 +221,7 @@ impl Engine {
             answer,
             origin,
             rejected,
+            unwritten,
         } = refused;
         let counted = chunk.counted();
         let ours = origin == Origin::Memory || chunk.run == self.run;
@@ -233,7 +237,7 @@ impl Engine {
             if written {
                 self.outcomes.dead_lettered(refused);
             } else {
-                self.outcomes.dropped(DropReason::SinkError, refused);
+                self.outcomes.dropped(unwritten, refused);
             }
         } else {
             if rejected.is_some() {

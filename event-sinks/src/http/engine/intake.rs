@@ -121,7 +121,7 @@ impl Engine {
     /// Waits until every accepted event is delivered, spooled, dead-lettered or dropped; at
     /// most the flush timeout. Returns how many events are still held.
     pub(crate) fn flush(&self) -> u64 {
-        let deadline = Instant::now() + self.limits.flush_timeout;
+        let deadline = self.deadline();
         let mut state = self.lock();
         state.flush_requested = true;
         self.wake.notify_one();
@@ -142,9 +142,12 @@ impl Engine {
 
     /// Stops the engine: requests in flight end after their current attempt, and what is
     /// left in memory goes to the spool (or the dead-letter file, or is dropped with reason
-    /// `shutdown`). Waits at most the flush timeout.
-    pub(crate) fn shutdown(&self) -> bool {
-        let deadline = Instant::now() + self.limits.flush_timeout;
+    /// `shutdown`). Waits at most the flush timeout (or the pipeline's deadline, if sooner);
+    /// then the requests still in flight are abandoned, their events counted dropped
+    /// (`shutdown`). Returns `None` when it finished in time, or how many memory requests
+    /// were abandoned (a spool record in flight stays in the spool).
+    pub(crate) fn shutdown(&self) -> Option<usize> {
+        let deadline = self.deadline();
         let mut state = self.lock();
         state.closing = true;
         self.closing.send_replace(true);
@@ -153,7 +156,8 @@ impl Engine {
         while !state.finished() {
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                drop(state);
+                return Some(self.abandon());
             }
             state = self
                 .changed
@@ -161,6 +165,15 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        true
+        None
+    }
+
+    /// When a flush or shutdown must be done: after the flush timeout, or by the pipeline's
+    /// own deadline (the application's timeout) if that comes sooner.
+    fn deadline(&self) -> Instant {
+        let own = Instant::now() + self.limits.flush_timeout;
+        self.outcomes
+            .deadline()
+            .map_or(own, |pipeline| pipeline.min(own))
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use event_core::DropReason;
 use tokio::task::JoinSet;
 
 use super::super::chunk::Chunk;
@@ -97,6 +98,9 @@ impl Engine {
                     break;
                 };
                 state.in_flight += 1;
+                state
+                    .in_flight_chunks
+                    .insert(chunk.key.clone(), chunk.counted());
                 self.spawn_delivery(tasks, chunk, Origin::Memory);
             }
         }
@@ -133,9 +137,26 @@ impl Engine {
     fn spawn_delivery(self: &Arc<Self>, tasks: &mut JoinSet<Done>, chunk: Chunk, origin: Origin) {
         let engine = Arc::clone(self);
         tasks.spawn(async move {
+            let key = chunk.key.clone();
             let parts = engine.deliver(chunk).await;
-            Done { origin, parts }
+            Done { origin, key, parts }
         });
+    }
+
+    /// At the shutdown's deadline, with requests still in flight: their events are counted
+    /// dropped (`shutdown`), as their answers come too late to count, and what waits in
+    /// memory goes where [`Engine::stop_now`] puts it. Returns how many requests were
+    /// abandoned.
+    pub(super) fn abandon(&self) -> usize {
+        let mut state = self.lock();
+        let abandoned: Vec<(String, u64)> = state.in_flight_chunks.drain().collect();
+        state.in_flight = 0;
+        drop(state);
+        for (_, counted) in &abandoned {
+            self.outcomes.dropped(DropReason::Shutdown, *counted);
+        }
+        self.stop_now();
+        abandoned.len()
     }
 
     /// Stops at once: what is left in memory goes to the spool, or the dead-letter file, or

@@ -5,6 +5,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use event_core::DropReason;
+
 use super::super::chunk::Chunk;
 use super::delivery::Fate;
 use super::disk::Refused;
@@ -25,6 +27,8 @@ enum Verdict {
 /// A finished delivery job.
 pub(super) struct Done {
     pub(super) origin: Origin,
+    /// The key of the chunk the job was given (its parts may have keys derived from it).
+    pub(super) key: String,
     pub(super) parts: Vec<(Chunk, Fate)>,
 }
 
@@ -49,6 +53,10 @@ impl Engine {
             && self.spool_has_more();
         let mut refused = Vec::new();
         let mut state = self.lock();
+        if done.origin == Origin::Memory && state.in_flight_chunks.remove(&done.key).is_none() {
+            // Abandoned at shutdown, and counted dropped then.
+            return;
+        }
         let successes = self.successes.load(Ordering::SeqCst);
         let head_after = match done.origin {
             Origin::Memory => {
@@ -181,6 +189,7 @@ impl Engine {
                 answer,
                 origin,
                 rejected,
+                unwritten: DropReason::SinkError,
             })
         };
         match fate {

@@ -36,6 +36,9 @@ pub(super) struct State {
     pub(super) memory: usize,
     /// Memory chunks being sent.
     pub(super) in_flight: usize,
+    /// The keys of the memory chunks being sent, with their counted events: what a shutdown
+    /// that cannot wait for their answers counts dropped.
+    pub(super) in_flight_chunks: HashMap<String, u64>,
     /// New chunks go to the spool (it holds records, or every endpoint is failing).
     pub(super) spooling: bool,
     pub(super) flush_requested: bool,
@@ -66,6 +69,7 @@ impl State {
             queue: VecDeque::new(),
             memory: 0,
             in_flight: 0,
+            in_flight_chunks: HashMap::new(),
             spooling,
             flush_requested: false,
             closing: false,
