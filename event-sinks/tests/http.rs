@@ -553,6 +553,17 @@ fn secrets_reach_no_body_spool_or_dead_letter_file() {
             .header("X-Api-Key", "key-91bd-secret")
     );
     assert!(!shown.contains("-secret"), "{shown}");
+    // Also a password in the URL (which `build` refuses) and a string that is no URL.
+    let shown = format!(
+        "{:?}",
+        HttpSink::builder("https://user:pw-77c1-secret@collector.example/v1/logs")
+            .fallback("not a url, token-e3-secret")
+    );
+    assert!(!shown.contains("-secret"), "{shown}");
+    assert!(
+        shown.contains("https://collector.example/v1/logs"),
+        "{shown}"
+    );
 }
 
 #[test]

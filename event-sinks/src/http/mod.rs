@@ -409,15 +409,7 @@ fn endpoint(url: &str, format: &HttpFormat, setting: &str) -> Result<Endpoint, B
     if let Some(path) = format.default_path().filter(|_| parsed.path() == "/") {
         parsed.set_path(path);
     }
-    let shown = format!(
-        "{}://{}{}",
-        parsed.scheme(),
-        parsed.host_str().unwrap_or_default(),
-        parsed
-            .port()
-            .map(|port| format!(":{port}"))
-            .unwrap_or_default()
-    ) + parsed.path();
+    let shown = shown_url(&parsed);
     if let Some(query) = format.query() {
         let mut pairs = parsed.query_pairs_mut();
         for (key, value) in query {
@@ -425,6 +417,19 @@ fn endpoint(url: &str, format: &HttpFormat, setting: &str) -> Result<Endpoint, B
         }
     }
     Ok(Endpoint { url: parsed, shown })
+}
+
+/// A URL as stats, errors and `Debug` show it: scheme, host, port and path, never its userinfo
+/// (a password), query (ClickHouse's `password=`, tokens) or fragment.
+fn shown_url(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port()
+            .map(|port| format!(":{port}"))
+            .unwrap_or_default()
+    ) + url.path()
 }
 
 impl Sink for HttpSink {
@@ -507,12 +512,17 @@ impl fmt::Debug for HttpSink {
 
 impl fmt::Debug for HttpSinkBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // URLs may carry secrets in their query (ClickHouse's `password=`): show host and
-        // path only. Header values never.
+        // URLs may carry secrets in their userinfo or query (ClickHouse's `password=`): show
+        // host and path only, as `build` would. Header values never.
         let urls: Vec<String> = self
             .urls
             .iter()
-            .map(|url| url.split(['?', '#']).next().unwrap_or_default().to_owned())
+            .map(|url| {
+                reqwest::Url::parse(url).map_or_else(
+                    |_| "(not a URL; not shown)".to_owned(),
+                    |parsed| shown_url(&parsed),
+                )
+            })
             .collect();
         let headers: Vec<String> = self
             .headers
