@@ -80,7 +80,11 @@ fn a_value_100_000_levels_deep_is_a_counted_error_not_an_abort() {
     }
     // The one at the bound is written whole, in every format.
     let events = memory.events();
-    let mut value = &events[0]["metadata"]["document"];
+    let written = events
+        .iter()
+        .find(|e| e["event_name"] == "document_imported")
+        .unwrap();
+    let mut value = &written["metadata"]["document"];
     for _ in 0..MAX_NESTING / 2 {
         value = &value[0];
     }

@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod build_error;
+mod caught;
 mod emit;
 #[cfg(feature = "http")]
 pub mod http;

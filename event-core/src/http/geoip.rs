@@ -134,7 +134,7 @@ fn decode(reader: &Reader<Vec<u8>>, ip: IpAddr) -> Result<Option<Found<'_>>, Str
     // The decoder of maxminddb 0.27 panics on some damaged data when overflow checks are on
     // (debug builds): an unchecked addition on the byte of an extended type. Such a record
     // is one that cannot be read. Catching costs nothing while nothing panics.
-    let decoded = std::panic::catch_unwind(|| reader.lookup(ip)?.decode::<Found<'_>>());
+    let decoded = crate::caught::catch(|| reader.lookup(ip)?.decode::<Found<'_>>());
     match decoded {
         Ok(result) => result.map_err(|err| err.to_string()),
         Err(_) => Err("the MaxMind decoder failed on it".to_owned()),
@@ -148,7 +148,7 @@ fn read_metadata(from_marker: &[u8]) -> Result<Metadata, String> {
     let mut probe = vec![0; 8];
     probe.extend_from_slice(from_marker);
     // The metadata goes through the same decoder as the records (see `decode`).
-    match std::panic::catch_unwind(|| Reader::from_source(probe)) {
+    match crate::caught::catch(|| Reader::from_source(probe)) {
         Ok(result) => result
             .map(|reader| reader.metadata)
             .map_err(|err| err.to_string()),

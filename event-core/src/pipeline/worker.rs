@@ -3,7 +3,6 @@
 //! subscriber: the thread runs with a no-op dispatcher, so there is no feedback loop.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -77,7 +76,7 @@ struct DropReport {
 impl<S: Sink> Worker<S> {
     fn run(mut self, receiver: Receiver<Item>) {
         let outcomes = Outcomes::new(Arc::clone(&self.shared.counters));
-        if catch_unwind(AssertUnwindSafe(|| self.sink.attach(outcomes))).is_err() {
+        if crate::caught::catch(|| self.sink.attach(outcomes)).is_err() {
             self.shared
                 .counters
                 .set_last_error("the sink panicked in attach".into());
@@ -255,9 +254,7 @@ impl<S: Sink> Worker<S> {
         let batch = Batch::new(events, &self.shared.counters);
         let sink = &mut self.sink;
         let runtime = &self.runtime;
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            runtime.block_on(sink.write_batch(&batch))
-        }));
+        let result = crate::caught::catch(|| runtime.block_on(sink.write_batch(&batch)));
         (self.outcome(result), batch.is_taken_over())
     }
 
@@ -284,10 +281,10 @@ impl<S: Sink> Worker<S> {
     fn call(&mut self, call: Call) {
         let sink = &mut self.sink;
         let runtime = &self.runtime;
-        let result = catch_unwind(AssertUnwindSafe(|| match call {
+        let result = crate::caught::catch(|| match call {
             Call::Flush => runtime.block_on(sink.flush()),
             Call::Shutdown => runtime.block_on(sink.shutdown()),
-        }));
+        });
         let what = match call {
             Call::Flush => "flush",
             Call::Shutdown => "shutdown",

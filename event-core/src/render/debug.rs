@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Serialize;
 
@@ -25,7 +24,7 @@ pub fn debug_event<E: Event>(
     };
     // User `Serialize`/`Display` code runs in here: a panic becomes `<panicked>`, not a crash
     // in whatever is formatting the event (a `fmt` layer, a log line).
-    if catch_unwind(AssertUnwindSafe(|| event.__visit_fields(&mut visitor))).is_err() {
+    if crate::caught::catch(|| event.__visit_fields(&mut visitor)).is_err() {
         visitor.out.field("..", &Panicked);
     }
     visitor.out.finish()
@@ -121,7 +120,7 @@ impl<E: Event> fmt::Debug for FieldDebug<'_, E> {
             result: Ok(()),
         };
         // Run for another layer on the emitting thread: a panic must not escape into the app.
-        match catch_unwind(AssertUnwindSafe(|| self.event.__visit_fields(&mut visitor))) {
+        match crate::caught::catch(|| self.event.__visit_fields(&mut visitor)) {
             Ok(()) => visitor.result,
             Err(_) => visitor.out.write_str("<panicked>"),
         }

@@ -2,7 +2,6 @@
 //! same treated fields the envelope walk hands every output, so treatments apply in one place.
 
 use std::cell::Cell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Serialize;
 
@@ -99,11 +98,11 @@ pub fn try_render_metadata<E: Event>(
     };
     let current = Cell::new("");
     // User `Serialize` and `Display` code runs in here: its panics are caught and reported.
-    let rendered = catch_unwind(AssertUnwindSafe(|| {
+    let rendered = crate::caught::catch(|| {
         let mut map = MetadataMap(serde_json::Map::new());
         visit_fields(event, Select::Metadata, ctx, &current, &mut map)
             .map(|_| serde_json::Value::Object(map.0))
-    }));
+    });
     match rendered {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(RenderError::Serialize {

@@ -2,7 +2,6 @@
 //! line and every [`EnvelopeVisitor`](super::EnvelopeVisitor) are written from it.
 
 use std::cell::Cell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -44,9 +43,7 @@ pub(crate) fn render<E: Event, V: Visit>(
     visitor: &mut V,
 ) -> Result<(), RenderError> {
     let current = Cell::new("");
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        walk(event, meta, config, ctx, &current, &mut *visitor)
-    }));
+    let result = crate::caught::catch(|| walk(event, meta, config, ctx, &current, &mut *visitor));
     match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => Err(RenderError::Serialize {
