@@ -17,6 +17,14 @@ use serde::ser::{self, Error as _, Serialize, Serializer};
 /// and each level of a map value 3.
 pub const MAX_NESTING: usize = 30;
 
+/// The error of a value nested deeper than [`MAX_NESTING`].
+const TOO_DEEP: &str = "the value nests more than 30 levels deep (the most written)";
+
+/// Whether an error's text is that of a value nested too deeply.
+pub(crate) fn is_too_deep(text: &str) -> bool {
+    text == TOO_DEEP
+}
+
 /// `value`, written through any serializer with the nesting bound.
 pub(crate) fn limited<T: Serialize + ?Sized>(value: &T) -> Nested<'_, T> {
     Nested { value, depth: 0 }
@@ -47,9 +55,7 @@ impl<S: Serializer> Limited<S> {
     /// The depth of what is entered now, or the error if it is too deep.
     fn enter(&self) -> Result<usize, S::Error> {
         if self.depth >= MAX_NESTING {
-            return Err(S::Error::custom(format_args!(
-                "the value nests more than {MAX_NESTING} levels deep (the most written)"
-            )));
+            return Err(S::Error::custom(format_args!("{TOO_DEEP}")));
         }
         Ok(self.depth + 1)
     }
@@ -352,6 +358,8 @@ mod tests {
         assert_eq!(at_bound.matches('[').count(), MAX_NESTING / 2);
         let err = serde_json::to_string(&limited(&Deep(MAX_NESTING + 1))).unwrap_err();
         assert!(err.to_string().contains("more than 30 levels"), "{err}");
+        assert!(is_too_deep(&err.to_string()));
+        assert!(TOO_DEEP.contains(&format!(" {MAX_NESTING} ")));
         // Far beyond it, the error comes as soon as the bound is reached.
         assert!(serde_json::to_string(&limited(&Deep(100_000))).is_err());
     }

@@ -13,14 +13,17 @@ use crate::{Event, HashKey};
 /// value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    /// The field's own `Serialize` or `Display` implementation returned an error.
+    /// The field's value could not be written.
     #[error("field `{field}` of event `{event}` could not be serialized: {message}")]
     Serialize {
         /// The event name.
         event: &'static str,
         /// The field's output key.
         field: &'static str,
-        /// What the implementation said.
+        /// Why, without the value: the framework's own reason (a value nested too deeply, a
+        /// `Display` that returned an error, a map key that is not a string), or that the
+        /// field type's own `Serialize` returned an error. That error's message is not kept,
+        /// as it may quote the value.
         message: String,
     },
     /// The field's own `Serialize` or `Display` implementation panicked.
@@ -33,15 +36,37 @@ pub enum RenderError {
     },
 }
 
+/// The reasons the framework (and `serde_json`) give for a value they cannot write: none
+/// quotes the value.
+const OWN_REASONS: [&str; 5] = [
+    DISPLAY_FAILED,
+    "key must be a string",
+    "float key must be finite",
+    "float key must be finite (got NaN or +/-inf)",
+    "a map value without its key",
+];
+
+/// The reason written for an error of the field type's own `Serialize`.
+const USER_ERROR: &str = "its `Serialize` implementation returned an error (its message is not \
+     shown, as it may quote the value)";
+
+/// The error a `Display` that failed becomes.
+pub(crate) const DISPLAY_FAILED: &str = "its `Display` implementation returned an error";
+
 impl RenderError {
-    /// The error without the message of the user's own code, which may quote a value: for
-    /// counters and logs that others read.
-    pub(crate) fn without_message(&self) -> String {
-        match self {
-            RenderError::Serialize { event, field, .. } => {
-                format!("field `{field}` of event `{event}` could not be serialized")
-            }
-            RenderError::Panicked { .. } => self.to_string(),
+    /// Field `field` of `event` failed with `err`: its reason if the framework gave it, else
+    /// only that the field type's `Serialize` failed.
+    pub(crate) fn serialize(
+        event: &'static str,
+        field: &'static str,
+        err: &serde_json::Error,
+    ) -> RenderError {
+        let text = err.to_string();
+        let own = OWN_REASONS.contains(&text.as_str()) || crate::render::depth::is_too_deep(&text);
+        RenderError::Serialize {
+            event,
+            field,
+            message: if own { text } else { USER_ERROR.to_owned() },
         }
     }
 }
@@ -105,11 +130,7 @@ pub fn try_render_metadata<E: Event>(
     });
     match rendered {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(RenderError::Serialize {
-            event: E::NAME,
-            field: current.get(),
-            message: err.to_string(),
-        }),
+        Ok(Err(err)) => Err(RenderError::serialize(E::NAME, current.get(), &err)),
         Err(_panic) => Err(RenderError::Panicked {
             event: E::NAME,
             field: current.get(),

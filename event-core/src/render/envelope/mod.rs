@@ -198,7 +198,7 @@ impl EnvelopeWriter {
             .counters
             .last_serialize_error
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(err.without_message());
+            .unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
     }
 }
 

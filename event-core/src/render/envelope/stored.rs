@@ -109,11 +109,7 @@ impl StoredEnvelope {
             version: head.version,
             level: head.level,
         });
-        let failed = |err: serde_json::Error| RenderError::Serialize {
-            event: "stored envelope",
-            field: "",
-            message: err.to_string(),
-        };
+        let failed = |err: serde_json::Error| RenderError::serialize("stored envelope", "", &err);
         for (key, member) in &self.members {
             match member {
                 Member::Value(Value::String(text)) if ResourceKey::from_key(key).is_some() => {

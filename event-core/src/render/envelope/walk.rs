@@ -11,6 +11,7 @@ use super::view::{EnvelopeHead, EnvelopeObject};
 use super::{EnvelopeConfig, RecordMeta, ResourceKey, SOURCE_FIELDS};
 use crate::model::fields::{DisplayField, EventField, FieldVisitor};
 use crate::model::treatment::{self, TreatmentContext, REDACTED};
+use crate::render::metadata::DISPLAY_FAILED;
 use crate::{Event, FieldSchema, RenderError};
 
 /// Where an event's fields go once treated: every [`Visit`]or, and `render_metadata`'s map.
@@ -46,11 +47,7 @@ pub(crate) fn render<E: Event, V: Visit>(
     let result = crate::caught::catch(|| walk(event, meta, config, ctx, &current, &mut *visitor));
     match result {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(RenderError::Serialize {
-            event: E::NAME,
-            field: current.get(),
-            message: err.to_string(),
-        }),
+        Ok(Err(err)) => Err(RenderError::serialize(E::NAME, current.get(), &err)),
         Err(_panic) => Err(RenderError::Panicked {
             event: E::NAME,
             field: current.get(),
@@ -201,9 +198,7 @@ impl<V: FieldSink> Fields<'_, '_, V> {
     fn text(&mut self, field: &'static FieldSchema, text: Result<&str, treatment::DisplayFailed>) {
         self.error = match text {
             Ok(text) => self.visitor.text(field.key(), text).err(),
-            Err(treatment::DisplayFailed) => Some(serde::ser::Error::custom(
-                "its `Display` implementation returned an error",
-            )),
+            Err(treatment::DisplayFailed) => Some(serde::ser::Error::custom(DISPLAY_FAILED)),
         };
     }
 }
