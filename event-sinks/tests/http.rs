@@ -750,3 +750,33 @@ fn shutdown_with_a_request_hanging_settles_it_by_the_deadline() {
     );
     drop(listener);
 }
+
+#[test]
+fn overload_answers_never_make_a_batch_poison() {
+    for status in [429, 503] {
+        let server = FaultServer::start();
+        // The batch holding event 13 is refused three rounds of attempts in a row while the
+        // others pass; then the endpoint takes it.
+        server.refuse("\"n\":13,", status, 9);
+        let dir = tempfile::tempdir().unwrap();
+        let dead_letter = dir.path().join("dead.ndjson");
+        let sink = builder(&server.url())
+            .max_events(10)
+            .concurrency(1)
+            .dead_letter(&dead_letter)
+            .build()
+            .unwrap();
+        let guard = emit_through(sink, 0, 30);
+        assert!(server.wait_for_events(30, WAIT), "{status}");
+        assert!(guard.flush(FLUSH).is_complete());
+        let stats = stats(&guard);
+        assert_eq!(
+            (stats.delivered, stats.dead_lettered),
+            (30, 0),
+            "{status}: {stats:?}"
+        );
+        let lines = std::fs::read(&dead_letter).unwrap_or_default();
+        assert!(lines.is_empty(), "{status}");
+        assert_conserved(&stats);
+    }
+}

@@ -65,7 +65,10 @@ pub(crate) enum Verdict {
     /// 413: too large; split it and send the halves.
     Split,
     /// Try again later (408, 429, 500, 502, 503, 504, no connection, timeout).
-    /// `answered` says whether the endpoint sent a status (it is up, but refused).
+    /// `answered` says whether the answer may be about this batch: a 500, from an endpoint
+    /// that is up but failed on it. Only such answers can make a batch poison; 408, 429,
+    /// 502, 503 and 504 say the endpoint (or what is behind it) is overloaded or away, which
+    /// says nothing about the batch, like no answer at all.
     Retry {
         answered: bool,
         retry_after: Option<Duration>,
@@ -99,7 +102,7 @@ pub(crate) fn classify(
         300..=399 => redirect(status, headers, url),
         413 => Verdict::Split,
         408 | 429 | 500 | 502 | 503 | 504 => Verdict::Retry {
-            answered: true,
+            answered: status == StatusCode::INTERNAL_SERVER_ERROR,
             retry_after: retry_after(headers, now),
             reason: describe(status),
         },
@@ -243,9 +246,10 @@ mod tests {
         for code in [408, 429, 500, 502, 503, 504] {
             let status = StatusCode::from_u16(code).unwrap();
             assert!(
+                // Only a 500 may be about the batch (poison evidence).
                 matches!(
                     classify(status, &empty, now),
-                    Verdict::Retry { answered: true, .. }
+                    Verdict::Retry { answered, .. } if answered == (code == 500)
                 ),
                 "{code}"
             );

@@ -75,8 +75,9 @@ struct Shared {
     default: Mutex<Option<Fault>>,
     received: Mutex<Vec<Received>>,
     arrived: Condvar,
-    /// Bodies containing this are refused with 500, always (a poison batch).
-    poison: Mutex<Option<Vec<u8>>>,
+    /// Bodies containing this are refused with this status, this many more times (`None`:
+    /// always, a poison batch).
+    poison: Mutex<Option<(Vec<u8>, u16, Option<usize>)>>,
 }
 
 /// A running receiver; stops (its port refuses connections) when dropped or `stop`ped.
@@ -154,7 +155,13 @@ impl FaultServer {
 
     /// Refuses, with 500, every body that contains `marker`.
     pub fn poison(&self, marker: &str) {
-        *self.shared.poison.lock().unwrap() = Some(marker.as_bytes().to_vec());
+        *self.shared.poison.lock().unwrap() = Some((marker.as_bytes().to_vec(), 500, None));
+    }
+
+    /// Refuses, with `status`, the next `times` bodies that contain `marker`; takes them after.
+    pub fn refuse(&self, marker: &str, status: u16, times: usize) {
+        *self.shared.poison.lock().unwrap() =
+            Some((marker.as_bytes().to_vec(), status, Some(times)));
     }
 
     pub fn requests(&self) -> Vec<Received> {
@@ -240,16 +247,21 @@ async fn receive(
     } else {
         raw.to_vec()
     };
-    let poisoned = shared
-        .poison
-        .lock()
-        .unwrap()
-        .as_ref()
-        .is_some_and(|marker| body.windows(marker.len()).any(|w| w == &marker[..]));
-    let fault = if poisoned {
-        Some(Fault::Status(500))
-    } else {
-        fault
+    let refused = match &mut *shared.poison.lock().unwrap() {
+        Some((marker, status, times))
+            if body.windows(marker.len()).any(|w| w == &marker[..])
+                && times.is_none_or(|times| times > 0) =>
+        {
+            if let Some(times) = times {
+                *times -= 1;
+            }
+            Some(*status)
+        }
+        _ => None,
+    };
+    let fault = match refused {
+        Some(status) => Some(Fault::Status(status)),
+        None => fault,
     };
     let answered = match &fault {
         None | Some(Fault::Reset) | Some(Fault::Hang(_)) => 200,
