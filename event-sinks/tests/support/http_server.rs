@@ -75,10 +75,13 @@ struct Shared {
     default: Mutex<Option<Fault>>,
     received: Mutex<Vec<Received>>,
     arrived: Condvar,
-    /// Bodies containing this are refused with this status, this many more times (`None`:
-    /// always, a poison batch).
-    poison: Mutex<Option<(Vec<u8>, u16, Option<usize>)>>,
+    /// Bodies containing a marker refused with a status.
+    poison: Mutex<Option<Refusal>>,
 }
+
+/// Bodies containing the marker are refused with the status, this many more times (`None`:
+/// always, a poison batch).
+type Refusal = (Vec<u8>, u16, Option<usize>);
 
 /// A running receiver; stops (its port refuses connections) when dropped or `stop`ped.
 pub struct FaultServer {
