@@ -27,11 +27,14 @@ pub enum DropReason {
     SinkPanic,
     /// The sink's endpoints were failing and its disk spool was full (HTTP sink).
     SpoolFull,
+    /// The events were refused for good and the dead-letter file had reached its size bound
+    /// (HTTP sink).
+    DeadLetterFull,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::QueueFull,
         DropReason::BlockTimeout,
         DropReason::TooLarge,
@@ -40,10 +43,11 @@ impl DropReason {
         DropReason::SinkError,
         DropReason::SinkPanic,
         DropReason::SpoolFull,
+        DropReason::DeadLetterFull,
     ];
 
     /// `"queue_full"`, `"block_timeout"`, `"too_large"`, `"shutdown"`, `"serialize_error"`,
-    /// `"sink_error"`, `"sink_panic"`, `"spool_full"`.
+    /// `"sink_error"`, `"sink_panic"`, `"spool_full"`, `"dead_letter_full"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
@@ -54,6 +58,7 @@ impl DropReason {
             DropReason::SinkError => "sink_error",
             DropReason::SinkPanic => "sink_panic",
             DropReason::SpoolFull => "spool_full",
+            DropReason::DeadLetterFull => "dead_letter_full",
         }
     }
 }

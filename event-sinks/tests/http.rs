@@ -780,3 +780,94 @@ fn overload_answers_never_make_a_batch_poison() {
         assert_conserved(&stats);
     }
 }
+
+/// The events of a dead-letter file (not the pipeline's own `events_dropped` reports, which
+/// are not counted in `emitted`); every line must be whole JSON.
+fn whole_lines(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(text.is_empty() || text.ends_with('\n'), "a torn last line");
+    text.lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|err| panic!("a torn line ({err}): {line}"))
+        })
+        .filter(|line| line["event"]["event_name"] != "events_dropped")
+        .count()
+}
+
+#[test]
+fn a_dead_letter_file_on_a_full_disk_keeps_whole_lines_and_resumes() {
+    let Some(disk) = support::tmpfs::Tmpfs::mount(64 << 10) else {
+        return;
+    };
+    let server = FaultServer::start();
+    server.always(Some(Fault::Status(400)));
+    let dead_letter = disk.join("dead.ndjson");
+    let sink = builder(&server.url())
+        .max_events(7)
+        .concurrency(1)
+        .dead_letter(&dead_letter)
+        .build()
+        .unwrap();
+    let (layer, guard) = EventLayer::builder().sink(sink).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let emit = |from: u64, count: u64| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for n in from..from + count {
+                emit!(JobFinished {
+                    n,
+                    secret: CANARY.into(),
+                });
+            }
+        });
+        assert!(guard.flush(FLUSH).is_complete());
+    };
+    // Far more than 64 KiB of dead letters.
+    emit(0, 1_000);
+    let full = stats(&guard);
+    assert!(full.dropped(DropReason::SinkError) > 0, "{full:?}");
+    assert_eq!(
+        whole_lines(&dead_letter) as u64,
+        full.dead_lettered,
+        "{full:?}"
+    );
+    assert_conserved(&full);
+    // Room again: the next ones are written, after the last whole line.
+    disk.resize(4 << 20);
+    emit(1_000, 20);
+    let resumed = stats(&guard);
+    assert_eq!(
+        resumed.dead_lettered,
+        full.dead_lettered + 20,
+        "{resumed:?}"
+    );
+    assert_eq!(whole_lines(&dead_letter) as u64, resumed.dead_lettered);
+    assert_conserved(&resumed);
+}
+
+#[test]
+fn a_dead_letter_file_stops_at_its_bound_and_counts_the_rest() {
+    let server = FaultServer::start();
+    server.always(Some(Fault::Status(400)));
+    let dir = tempfile::tempdir().unwrap();
+    let dead_letter = dir.path().join("dead.ndjson");
+    let sink = builder(&server.url())
+        .max_events(5)
+        .concurrency(1)
+        .dead_letter(&dead_letter)
+        .dead_letter_max_bytes(8 << 10)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 200);
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = stats(&guard);
+    let lines = whole_lines(&dead_letter) as u64;
+    assert!(std::fs::metadata(&dead_letter).unwrap().len() <= 8 << 10);
+    assert!(lines > 0 && lines == stats.dead_lettered, "{stats:?}");
+    assert_eq!(
+        stats.dropped(DropReason::DeadLetterFull),
+        200 - lines,
+        "{stats:?}"
+    );
+    assert_conserved(&stats);
+}

@@ -9,9 +9,24 @@ use serde::Serialize;
 
 use super::chunk::Chunk;
 
-/// An append-only NDJSON file, created `0600`.
+/// An append-only NDJSON file, created `0600`, of at most `max_bytes`.
 pub(crate) struct DeadLetter {
     file: File,
+    max_bytes: u64,
+}
+
+/// Why events could not be dead-lettered.
+pub(crate) enum DeadLetterError {
+    /// They would take the file past its size bound.
+    Full,
+    /// Writing failed (a full disk): the file is cut back to its last whole line.
+    Io(io::Error),
+}
+
+impl From<io::Error> for DeadLetterError {
+    fn from(err: io::Error) -> Self {
+        DeadLetterError::Io(err)
+    }
 }
 
 /// One line of the file.
@@ -31,17 +46,19 @@ struct Line<'a> {
 }
 
 impl DeadLetter {
-    pub(crate) fn open(path: &Path) -> io::Result<DeadLetter> {
+    pub(crate) fn open(path: &Path, max_bytes: u64) -> io::Result<DeadLetter> {
         let mut options = OpenOptions::new();
         options.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         Ok(DeadLetter {
             file: options.open(path)?,
+            max_bytes,
         })
     }
 
-    /// Appends every event of `chunk`, durably.
+    /// Appends every event of `chunk`, durably, or none of them: a failed append is cut back,
+    /// so the file never keeps a torn line that the next append would merge into its own.
     pub(crate) fn write(
         &mut self,
         chunk: &Chunk,
@@ -49,7 +66,7 @@ impl DeadLetter {
         reason: &str,
         answer: &str,
         endpoint: &str,
-    ) -> io::Result<()> {
+    ) -> Result<(), DeadLetterError> {
         let at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
         let mut out = Vec::with_capacity(chunk.lines.len() + 256 * chunk.events as usize);
         for envelope in chunk.envelopes() {
@@ -68,7 +85,23 @@ impl DeadLetter {
             event_core::write_json(&mut out, &line).map_err(io::Error::other)?;
             out.push(b'\n');
         }
-        self.file.write_all(&out)?;
-        self.file.sync_data()
+        let len = self.file.metadata()?.len();
+        if len + out.len() as u64 > self.max_bytes {
+            return Err(DeadLetterError::Full);
+        }
+        let written = self
+            .file
+            .write_all(&out)
+            .and_then(|()| self.file.sync_data());
+        if let Err(err) = written {
+            // Appends go to the end: cut back to where this one began.
+            return Err(match self.file.set_len(len) {
+                Ok(()) => DeadLetterError::Io(err),
+                Err(cut) => DeadLetterError::Io(io::Error::other(format!(
+                    "{err}; cutting the torn line back failed too: {cut}"
+                ))),
+            });
+        }
+        Ok(())
     }
 }

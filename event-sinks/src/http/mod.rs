@@ -83,6 +83,7 @@ impl HttpSink {
             ca_pem: Vec::new(),
             spool: None,
             dead_letter: None,
+            dead_letter_max_bytes: 256 << 20,
             retry: Retry::default(),
             probe_interval: Duration::from_secs(30),
             memory_bytes: 16 << 20,
@@ -107,6 +108,7 @@ pub struct HttpSinkBuilder {
     ca_pem: Vec<Vec<u8>>,
     spool: Option<(PathBuf, u64)>,
     dead_letter: Option<PathBuf>,
+    dead_letter_max_bytes: u64,
     retry: Retry,
     probe_interval: Duration,
     memory_bytes: usize,
@@ -203,9 +205,18 @@ impl HttpSinkBuilder {
 
     /// A file (NDJSON, created `0600`) for events an endpoint refused for good, one line per
     /// event with the status, reason and the start of the server's answer. Without it, such
-    /// events are dropped with reason `sink_error`.
+    /// events are dropped with reason `sink_error`. A failed append (a full disk) is cut back,
+    /// its events counted dropped (`sink_error`), and the file takes the next ones once there
+    /// is room again.
     pub fn dead_letter(mut self, path: impl Into<PathBuf>) -> Self {
         self.dead_letter = Some(path.into());
+        self
+    }
+
+    /// The most bytes the dead-letter file grows to; events that would take it further are
+    /// dropped with reason `dead_letter_full`, counted. Default 256 MiB.
+    pub fn dead_letter_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.dead_letter_max_bytes = max_bytes;
         self
     }
 
@@ -280,6 +291,12 @@ impl HttpSinkBuilder {
                 ));
             }
         }
+        if self.dead_letter_max_bytes == 0 {
+            return Err(BuildError::new(
+                "HttpSink dead_letter_max_bytes",
+                "must be at least 1 byte",
+            ));
+        }
         if self.retry.max_attempts == 0 {
             return Err(BuildError::new(
                 "HttpSink retry.max_attempts",
@@ -350,13 +367,15 @@ impl HttpSinkBuilder {
             None => None,
         };
         let dead_letter = match &self.dead_letter {
-            Some(path) => Some(DeadLetter::open(path).map_err(|err| {
-                BuildError::with_source(
-                    "HttpSink dead_letter",
-                    format!("cannot open `{}` for appending", path.display()),
-                    err,
-                )
-            })?),
+            Some(path) => Some(DeadLetter::open(path, self.dead_letter_max_bytes).map_err(
+                |err| {
+                    BuildError::with_source(
+                        "HttpSink dead_letter",
+                        format!("cannot open `{}` for appending", path.display()),
+                        err,
+                    )
+                },
+            )?),
             None => None,
         };
         Ok(HttpSink {
@@ -542,6 +561,7 @@ impl fmt::Debug for HttpSinkBuilder {
             .field("concurrency", &self.concurrency)
             .field("spool", &self.spool)
             .field("dead_letter", &self.dead_letter)
+            .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
             .field("retry", &self.retry)
             .field("probe_interval", &self.probe_interval)
             .field("memory_bytes", &self.memory_bytes)

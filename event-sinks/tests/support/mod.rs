@@ -9,3 +9,4 @@ mod shared;
 pub use shared::*;
 
 pub mod http_server;
+pub mod tmpfs;

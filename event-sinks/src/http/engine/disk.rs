@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use event_core::DropReason;
 
 use super::super::chunk::Chunk;
+use super::super::dead_letter::DeadLetterError;
 use super::state::{Origin, SpoolOp};
 use super::Engine;
 use crate::spool::{PushError, Spool};
@@ -228,22 +229,21 @@ impl Engine {
         if origin == Origin::SpoolHead && ours {
             self.outcomes.unspooled(counted);
         }
-        let written = self.write_dead_letter(&chunk, status, &reason, &answer);
+        let unwritten = self.write_dead_letter(&chunk, status, &reason, &answer, unwritten);
         let refused = rejected.map_or(counted, |rejected| rejected.min(counted));
         if ours {
             if rejected.is_some() {
                 self.outcomes.delivered(counted - refused);
             }
-            if written {
-                self.outcomes.dead_lettered(refused);
-            } else {
-                self.outcomes.dropped(unwritten, refused);
+            match unwritten {
+                None => self.outcomes.dead_lettered(refused),
+                Some(reason) => self.outcomes.dropped(reason, refused),
             }
         } else {
             if rejected.is_some() {
                 self.outcomes.recovered(counted - refused);
             }
-            if written {
+            if unwritten.is_none() {
                 self.outcomes.recovered_dead_lettered(refused);
             }
         }
@@ -255,19 +255,25 @@ impl Engine {
         status: Option<u16>,
         reason: &str,
         answer: &str,
-    ) -> bool {
+        unwritten: DropReason,
+    ) -> Option<DropReason> {
         let endpoint = &self.service.endpoints[self.active.load(Ordering::SeqCst)].shown;
         self.outcomes.error(format!("{endpoint}: {reason}"));
         let Some(file) = &self.dead_letter else {
-            return false;
+            return Some(unwritten);
         };
         let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
         match file.write(chunk, status, reason, answer, endpoint) {
-            Ok(()) => true,
-            Err(err) => {
+            Ok(()) => None,
+            Err(DeadLetterError::Full) => {
+                self.outcomes
+                    .error("the dead-letter file reached its size bound (dead_letter_max_bytes)");
+                Some(DropReason::DeadLetterFull)
+            }
+            Err(DeadLetterError::Io(err)) => {
                 self.outcomes
                     .error(format!("writing the dead-letter file failed: {err}"));
-                false
+                Some(unwritten)
             }
         }
     }
