@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use event_core::{Batch, BuildError, Sink, SinkError};
+use event_core::{Batch, BatchEvent, BuildError, DropReason, Outcomes, Sink, SinkError};
 
 use crate::{Clock, SystemClock};
 use housekeeping::{Housekeeping, Retention};
@@ -45,6 +45,10 @@ pub struct FileSink {
     fsync: Fsync,
     clock: Arc<dyn Clock>,
     file: File,
+    /// The active file was renamed away by a rotation but its successor could not be created
+    /// (no space, no inodes): `file` is the renamed one and must not be written; every batch
+    /// tries to create the active file again first.
+    active_missing: bool,
     size: u64,
     opened_at: SystemTime,
     next_seq: u64,
@@ -216,6 +220,7 @@ impl FileSinkBuilder {
             fsync: self.fsync,
             clock: self.clock,
             file,
+            active_missing: false,
             size,
             next_seq,
             buffer: Vec::with_capacity(64 << 10),
@@ -307,7 +312,20 @@ impl FileSink {
         result
     }
 
-    /// Closes the current file under its rotated name and starts a new one.
+    /// Writes the buffered lines and counts their `counted` events: delivered once written,
+    /// dropped (`sink_error`) if the write failed (the file is cut back then).
+    fn write_counted(&mut self, outcomes: &Outcomes, counted: &mut u64) -> io::Result<()> {
+        let result = self.write_buffer();
+        match result {
+            Ok(()) => outcomes.delivered(*counted),
+            Err(_) => outcomes.dropped(DropReason::SinkError, *counted),
+        }
+        *counted = 0;
+        result
+    }
+
+    /// Closes the current file under its rotated name and starts a new one. The buffer is
+    /// written first.
     fn rotate(&mut self) -> io::Result<()> {
         self.write_buffer()?;
         if self.fsync != Fsync::Never {
@@ -317,16 +335,78 @@ impl FileSink {
         let rotated = self.naming.rotated(self.next_seq, now);
         self.next_seq += 1;
         fs::rename(&self.path, &rotated)?;
-        self.file = open_private(&self.path, false)?;
-        if self.fsync != Fsync::Never {
-            sync_dir(&self.naming.dir)?;
-        }
-        self.size = 0;
-        self.opened_at = now;
         if self.gzip {
             self.housekeeping.compress(rotated);
         }
         self.housekeeping.retain();
+        // Until the new file exists, nothing may go to the renamed one's handle.
+        self.active_missing = true;
+        self.reopen()
+    }
+
+    /// Creates the active file after a rotation renamed it away.
+    fn reopen(&mut self) -> io::Result<()> {
+        self.file = open_private(&self.path, false)?;
+        self.active_missing = false;
+        if self.fsync != Fsync::Never {
+            sync_dir(&self.naming.dir)?;
+        }
+        self.size = 0;
+        self.opened_at = self.clock.now();
+        Ok(())
+    }
+
+    /// Writes the batch's lines, rotating where needed, counting each event as its lines are
+    /// written: a batch that fails half way (a full disk during a rotation) keeps what went to
+    /// disk delivered and counts only the rest dropped.
+    fn write_lines(&mut self, batch: &Batch<'_>, outcomes: &Outcomes) -> io::Result<()> {
+        let counted_in = |events: &[&BatchEvent<'_>]| {
+            events.iter().filter(|event| event.is_counted()).count() as u64
+        };
+        let events: Vec<&BatchEvent<'_>> = batch.iter().collect();
+        let fail = |at: usize, err: io::Error| {
+            outcomes.dropped(DropReason::SinkError, counted_in(&events[at..]));
+            Err(err)
+        };
+        if self.active_missing {
+            if let Err(err) = self.reopen() {
+                return fail(0, err);
+            }
+        }
+        if self.interval_elapsed() {
+            if self.size > 0 {
+                if let Err(err) = self.rotate() {
+                    return fail(0, err);
+                }
+            } else {
+                // Nothing was written this interval: no empty file, the next one starts now.
+                self.opened_at = self.clock.now();
+            }
+        }
+        self.buffer.clear();
+        let mut buffered = 0;
+        for (at, event) in events.iter().enumerate() {
+            let line = event.json().len() as u64 + 1;
+            let pending = self.buffer.len() as u64;
+            let full = self
+                .rotate_size
+                .is_some_and(|max| self.size + pending > 0 && self.size + pending + line > max);
+            if full {
+                if let Err(err) = self.write_counted(outcomes, &mut buffered) {
+                    return fail(at, err);
+                }
+                if let Err(err) = self.rotate() {
+                    return fail(at, err);
+                }
+            }
+            self.buffer.extend_from_slice(event.json());
+            self.buffer.push(b'\n');
+            buffered += u64::from(event.is_counted());
+        }
+        self.write_counted(outcomes, &mut buffered)?;
+        if self.fsync == Fsync::EveryBatch {
+            self.file.sync_data()?;
+        }
         Ok(())
     }
 
@@ -346,31 +426,9 @@ impl Sink for FileSink {
     }
 
     async fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        if self.interval_elapsed() {
-            if self.size > 0 {
-                self.rotate()?;
-            } else {
-                // Nothing was written this interval: no empty file, the next one starts now.
-                self.opened_at = self.clock.now();
-            }
-        }
-        self.buffer.clear();
-        for event in batch.iter() {
-            let line = event.json().len() as u64 + 1;
-            let pending = self.buffer.len() as u64;
-            let full = self
-                .rotate_size
-                .is_some_and(|max| self.size + pending > 0 && self.size + pending + line > max);
-            if full {
-                self.rotate()?;
-            }
-            self.buffer.extend_from_slice(event.json());
-            self.buffer.push(b'\n');
-        }
-        self.write_buffer()?;
-        if self.fsync == Fsync::EveryBatch {
-            self.file.sync_data()?;
-        }
+        // Counted here, line by line, so a batch cut short by a full disk is counted exactly.
+        let outcomes = batch.take_over();
+        self.write_lines(batch, &outcomes)?;
         Ok(())
     }
 

@@ -12,9 +12,18 @@ pub struct Tmpfs {
 impl Tmpfs {
     /// A `tmpfs` of `bytes`, or `None` (with the reason printed) where none can be mounted.
     pub fn mount(bytes: u64) -> Option<Tmpfs> {
+        Tmpfs::mount_with(bytes, "")
+    }
+
+    /// [`Tmpfs::mount`] with more mount options (`nr_inodes=4`).
+    pub fn mount_with(bytes: u64, options: &str) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().unwrap();
+        let mut all = format!("size={bytes}");
+        if !options.is_empty() {
+            all = format!("{all},{options}");
+        }
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .args(["-t", "tmpfs", "-o", &all])
             .arg("tmpfs")
             .arg(dir.path())
             .output();
@@ -44,8 +53,13 @@ impl Tmpfs {
 
     /// Changes its size (more room, or less), keeping what is on it.
     pub fn resize(&self, bytes: u64) {
+        self.remount(&format!("size={bytes}"));
+    }
+
+    /// Changes mount options (`nr_inodes=1000`), keeping what is on it.
+    pub fn remount(&self, options: &str) {
         let out = Command::new("mount")
-            .args(["-o", &format!("remount,size={bytes}")])
+            .args(["-o", &format!("remount,{options}")])
             .arg(self.dir.path())
             .output()
             .unwrap();
