@@ -104,3 +104,40 @@ fn a_rotation_that_cannot_create_the_new_file_resumes_once_it_can() {
     let active = std::fs::read_to_string(disk.join("events.ndjson")).unwrap();
     assert!(!active.is_empty());
 }
+
+#[test]
+fn compressions_that_failed_on_a_full_disk_are_finished_once_there_is_room() {
+    let Some(disk) = Tmpfs::mount(48 << 10) else {
+        return;
+    };
+    let sink = FileSink::builder(disk.join("events.ndjson"))
+        .rotate_size(4 << 10)
+        .gzip(true)
+        .build()
+        .unwrap();
+    let (layer, guard) = EventLayer::builder().sink(sink).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    emit(&dispatch, &guard, 0, 2_000);
+    let names = || -> Vec<String> {
+        std::fs::read_dir(disk.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let plain_rotated = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| n.as_str() != "events.ndjson" && n.ends_with(".ndjson"))
+            .count()
+    };
+    let full = names();
+    assert!(
+        plain_rotated(&full) > 0,
+        "some compressions failed: {full:?}"
+    );
+    disk.resize(4 << 20);
+    emit(&dispatch, &guard, 2_000, 10);
+    let after = names();
+    assert_eq!(plain_rotated(&after), 0, "{after:?}");
+    assert!(!after.iter().any(|n| n.ends_with(".gz.tmp")), "{after:?}");
+}

@@ -96,9 +96,26 @@ fn run(
     clock: &dyn Clock,
     errors: &Mutex<Option<String>>,
 ) {
+    // Compressions that failed (a full disk), tried again before each later job: at the
+    // sink's next rotation or flush, so a file is compressed once there is room.
+    let mut unfinished: Vec<PathBuf> = Vec::new();
     for job in jobs {
+        unfinished.retain(|path| {
+            path.exists()
+                && compress(path)
+                    .inspect_err(|err| {
+                        *errors.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+                    })
+                    .is_err()
+        });
         let result = match job {
-            Job::Compress(path) => compress(&path),
+            Job::Compress(path) => {
+                let result = compress(&path);
+                if result.is_err() {
+                    unfinished.push(path);
+                }
+                result
+            }
             Job::Retain => retain(naming, retention, clock),
             Job::Barrier(done) => {
                 let _ = done.send(());
@@ -117,23 +134,33 @@ pub(crate) fn compress(_: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// `file` → `file.gz` (via `file.gz.tmp`, fsynced, renamed), then `file` is removed.
+/// `file` → `file.gz` (via `file.gz.tmp`, fsynced, renamed), then `file` is removed. On
+/// failure no `.gz.tmp` is left behind, and `file` stays as it was.
 #[cfg(feature = "gzip")]
 pub(crate) fn compress(path: &Path) -> io::Result<()> {
+    let tmp = PathBuf::from(format!("{}.gz.tmp", path.display()));
+    let result = compress_via(path, &tmp);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(feature = "gzip")]
+fn compress_via(path: &Path, tmp: &Path) -> io::Result<()> {
     use std::fs::File;
     use std::io::{BufReader, BufWriter};
 
     use crate::file::open_private;
 
     let gz = PathBuf::from(format!("{}.gz", path.display()));
-    let tmp = PathBuf::from(format!("{}.gz.tmp", path.display()));
     let mut input = BufReader::new(File::open(path)?);
-    let output = open_private(&tmp, true)?;
+    let output = open_private(tmp, true)?;
     let mut encoder = GzEncoder::new(BufWriter::new(output), Compression::default());
     io::copy(&mut input, &mut encoder)?;
     let output = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
     output.sync_all()?;
-    fs::rename(&tmp, &gz)?;
+    fs::rename(tmp, &gz)?;
     // The `.gz` must be durable before the plain file goes.
     if let Some(dir) = gz.parent() {
         super::sync_dir(dir)?;
