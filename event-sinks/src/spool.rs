@@ -181,8 +181,16 @@ impl Spool {
         frame.extend_from_slice(&len.to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(record).to_le_bytes());
         frame.extend_from_slice(record);
-        writer.file.write_all(&frame)?;
-        writer.file.sync_data()?;
+        let written = writer
+            .file
+            .write_all(&frame)
+            .and_then(|()| writer.file.sync_data());
+        if let Err(err) = written {
+            // Cut back to the last whole record (a full disk), so the segment holds no torn
+            // frame for a reader to skip and count as corrupt.
+            let _ = writer.file.set_len(writer.bytes);
+            return Err(err.into());
+        }
         writer.bytes += framed;
         self.bytes += framed;
         Ok(())

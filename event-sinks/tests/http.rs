@@ -871,3 +871,38 @@ fn a_dead_letter_file_stops_at_its_bound_and_counts_the_rest() {
     );
     assert_conserved(&stats);
 }
+
+#[test]
+fn a_spool_on_a_full_disk_keeps_whole_records_and_replays_them_all() {
+    let Some(disk) = support::tmpfs::Tmpfs::mount(96 << 10) else {
+        return;
+    };
+    let addr = free_port();
+    let spool = disk.join("spool");
+    let sink = builder(&format!("http://{addr}/ingest"))
+        .max_events(20)
+        .spool(&spool, 64 << 20)
+        .build()
+        .unwrap();
+    // Far more than the disk holds, with the endpoint down.
+    let guard = emit_through(sink, 0, 3_000);
+    assert!(guard.shutdown(FLUSH).is_complete());
+    let first = stats(&guard);
+    assert!(first.spooled > 0, "{first:?}");
+    assert!(first.dropped(DropReason::SinkError) > 0, "{first:?}");
+    assert_conserved(&first);
+    drop(guard);
+
+    disk.resize(8 << 20);
+    let server = FaultServer::start_on(addr);
+    let sink = builder(&server.url())
+        .spool(&spool, 64 << 20)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 3_000, 0);
+    assert!(server.wait_for_events(first.spooled as usize, WAIT));
+    assert!(guard.flush(FLUSH).is_complete());
+    let second = stats(&guard);
+    assert_eq!(second.recovered, first.spooled, "{second:?}");
+    assert_eq!(second.spool_corrupt, 0, "no torn record: {second:?}");
+}
