@@ -890,3 +890,75 @@ fn sinks_are_told_the_deadline_of_a_flush_and_a_shutdown() {
     );
     assert!(last_flush < stop);
 }
+
+/// Fails its first `failures` batches, then delivers.
+struct FlakySink {
+    failures: usize,
+}
+
+impl event_core::Sink for FlakySink {
+    fn name(&self) -> String {
+        "flaky".into()
+    }
+    async fn write_batch(
+        &mut self,
+        _: &event_core::Batch<'_>,
+    ) -> Result<(), event_core::SinkError> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            return Err(event_core::SinkError::new("the disk is gone"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_app_is_told_once_what_its_counters_show() {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<event_core::Diagnostic>>> = Default::default();
+    let record = std::sync::Arc::clone(&seen);
+    let (layer, guard) = EventLayer::builder()
+        .sink(FlakySink { failures: 1 })
+        .on_diagnostic(move |d| record.lock().unwrap().push(d.clone()))
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        // No hash key: its `email` is written redacted.
+        emit!(login_attempt());
+        emit!(login_attempt());
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    tracing::dispatcher::with_default(&dispatch, || emit!(CacheWarmed));
+    assert!(guard.flush(FLUSH).is_complete());
+    guard.shutdown(FLUSH);
+    tracing::dispatcher::with_default(&dispatch, || {
+        emit!(CacheWarmed);
+        emit!(CacheWarmed);
+    });
+    use event_core::DiagnosticKind::*;
+    let seen = seen.lock().unwrap().clone();
+    let kinds: Vec<_> = seen.iter().map(|d| d.kind()).collect();
+    for (kind, times) in [
+        (HashKeyMissing, 1),
+        (SinkFailing, 1),
+        (SinkRecovered, 1),
+        (EmittedAfterShutdown, 1),
+    ] {
+        let count = kinds.iter().filter(|k| **k == kind).count();
+        assert_eq!(count, times, "{kind:?} in {seen:?}");
+    }
+    let failing = seen.iter().find(|d| d.kind() == SinkFailing).unwrap();
+    assert_eq!(failing.sink(), Some("flaky"));
+    assert!(failing.message().contains("the disk is gone"), "{failing}");
+    let after = seen
+        .iter()
+        .find(|d| d.kind() == EmittedAfterShutdown)
+        .unwrap();
+    assert!(after.message().contains("_guard"), "{after}");
+    for diagnostic in &seen {
+        assert!(
+            !diagnostic.message().contains(CANARY_PASSWORD),
+            "{diagnostic}"
+        );
+    }
+}

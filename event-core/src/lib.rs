@@ -47,6 +47,7 @@
 
 mod build_error;
 mod caught;
+mod diagnostics;
 mod emit;
 #[cfg(feature = "http")]
 pub mod http;
@@ -58,6 +59,7 @@ mod sink;
 mod stats;
 
 pub use build_error::BuildError;
+pub use diagnostics::{Diagnostic, DiagnosticKind};
 #[doc = include_str!("derive.md")]
 pub use event_derive::Event;
 pub use layer::{EventLayer, EventLayerBuilder};

@@ -220,8 +220,7 @@ impl Outcomes {
 
     /// `events` reached their destination.
     pub fn delivered(&self, events: u64) {
-        let counters = &self.counters;
-        counters.delivered.fetch_add(events, Ordering::Relaxed);
+        self.counters.count_delivered(events);
         self.settle(events);
     }
 

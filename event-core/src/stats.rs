@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::diagnostics::SinkHealth;
+
 /// Why an event did not reach a sink.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum DropReason {
@@ -171,9 +173,27 @@ pub(crate) struct SinkCounters {
     pub(crate) last_error: Mutex<Option<String>>,
     /// When the flush or shutdown the worker is in must be done (see `Outcomes::deadline`).
     pub(crate) deadline: Mutex<Option<Instant>>,
+    /// Says when the sink starts failing and recovers.
+    health: Option<SinkHealth>,
 }
 
 impl SinkCounters {
+    /// The counters of a sink whose failures and recoveries `health` reports.
+    pub(crate) fn with_health(health: SinkHealth) -> Self {
+        SinkCounters {
+            health: Some(health),
+            ..SinkCounters::default()
+        }
+    }
+
+    /// `events` reached the sink's destination.
+    pub(crate) fn count_delivered(&self, events: u64) {
+        self.delivered.fetch_add(events, Ordering::Relaxed);
+        if let (Some(health), true) = (&self.health, events > 0) {
+            health.delivered();
+        }
+    }
+
     pub(crate) fn count_drop(&self, reason: DropReason, count: u64) {
         self.dropped[reason as usize].fetch_add(count, Ordering::Relaxed);
         self.unreported[reason as usize].fetch_add(count, Ordering::Relaxed);
@@ -198,6 +218,9 @@ impl SinkCounters {
     }
 
     pub(crate) fn set_last_error(&self, message: String) {
+        if let Some(health) = &self.health {
+            health.error(&message);
+        }
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     }
 

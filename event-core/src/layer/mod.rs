@@ -12,6 +12,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::diagnostics::{Diagnostics, Report};
 use crate::emit::{Claim, Handoff};
 use crate::pipeline::{sink_starter, Pipeline, SinkOptions, SinkStarter};
 use crate::render::envelope::context::{
@@ -132,6 +133,7 @@ pub struct EventLayerBuilder {
     shutdown_timeout: Duration,
     max_event_bytes: usize,
     sinks: Vec<SinkStarter>,
+    diagnostics: Report,
 }
 
 impl Default for EventLayerBuilder {
@@ -144,6 +146,7 @@ impl Default for EventLayerBuilder {
             shutdown_timeout: Duration::from_secs(5),
             max_event_bytes: 1 << 20,
             sinks: Vec::new(),
+            diagnostics: Report::Stderr,
         }
     }
 }
@@ -152,6 +155,26 @@ impl EventLayerBuilder {
     fn resource(mut self, key: ResourceKey, value: impl Into<String>) -> Self {
         self.resource.retain(|(k, _)| *k != key);
         self.resource.push((key, value.into()));
+        self
+    }
+
+    /// Whether the layer tells the application on stderr when a sink starts failing or
+    /// recovers, when events are emitted after its guard was dropped, and when a `hash`
+    /// field meets it without a key (each once, a failing sink at most once a minute; never
+    /// through `tracing`). Default on; [`on_diagnostic`](Self::on_diagnostic) redirects them.
+    pub fn diagnostics(mut self, enabled: bool) -> Self {
+        self.diagnostics = if enabled { Report::Stderr } else { Report::Off };
+        self
+    }
+
+    /// Hands the layer's diagnostics (see [`diagnostics`](Self::diagnostics)) to `report`
+    /// instead of stderr: to a metrics counter, your own log, a test. It may be called from
+    /// the emitting thread or a sink's; a panic in it is caught.
+    pub fn on_diagnostic(
+        mut self,
+        report: impl Fn(&crate::Diagnostic) + Send + Sync + 'static,
+    ) -> Self {
+        self.diagnostics = Report::Callback(Arc::new(report));
         self
     }
 
@@ -270,6 +293,7 @@ impl EventLayerBuilder {
             counters: Arc::new(LayerCounters::default()),
             max_event_bytes: self.max_event_bytes,
             size_hints: SizeHints::default(),
+            diagnostics: Arc::new(Diagnostics::new(self.diagnostics)),
         };
         let (pipeline, workers) = Pipeline::start(writer, self.sinks)?;
         let pipeline = Arc::new(pipeline);

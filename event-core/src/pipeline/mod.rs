@@ -109,6 +109,9 @@ impl Pipeline {
         self.submitting.fetch_add(1, Ordering::SeqCst);
         self.writer.counters.emitted.fetch_add(1, Ordering::Relaxed);
         let closed = self.closed.load(Ordering::SeqCst);
+        if closed {
+            self.writer.diagnostics.emitted_after_shutdown();
+        }
         for sink in &self.sinks {
             if closed {
                 sink.reject(DropReason::Shutdown);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::diagnostics::SinkHealth;
 use crate::pipeline::record::Record;
 use crate::render::envelope::EnvelopeWriter;
 use crate::stats::{DropReason, SinkCounters, SinkStats};
@@ -167,7 +168,10 @@ pub(crate) fn start<S: Sink>(
     }
     let (sender, receiver): (Sender<Item>, Receiver<Item>) = crossbeam_channel::unbounded();
     let shared = Arc::new(SinkShared {
-        counters: Arc::default(),
+        counters: Arc::new(SinkCounters::with_health(SinkHealth::new(
+            name.clone(),
+            Arc::clone(&writer.diagnostics),
+        ))),
         space: Mutex::new(()),
         space_freed: Condvar::new(),
         max_queue_bytes: options.max_queue_bytes as u64,

@@ -102,6 +102,11 @@ impl Record {
                 self.payload
                     .size_hint(&writer.size_hints)
                     .store(len, Ordering::Relaxed);
+                if writer.hash_key.is_none()
+                    && writer.counters.hash_key_missing.load(Ordering::Relaxed) > 0
+                {
+                    writer.diagnostics.hash_key_missing(self.payload.name());
+                }
                 Ok(())
             }
             Err(err) => {

@@ -193,9 +193,7 @@ impl<S: Sink> Worker<S> {
                 counters.pending.fetch_add(count, Ordering::Relaxed);
             } else {
                 match &result {
-                    Ok(()) => {
-                        counters.delivered.fetch_add(count, Ordering::Relaxed);
-                    }
+                    Ok(()) => counters.count_delivered(count),
                     Err(reason) => counters.count_drop(*reason, count),
                 }
             }

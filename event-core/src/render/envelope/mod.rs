@@ -58,6 +58,8 @@ pub(crate) mod walk;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
+
+use crate::diagnostics::Diagnostics;
 use std::time::SystemTime;
 
 use tracing_core::Metadata;
@@ -170,6 +172,8 @@ pub(crate) struct EnvelopeWriter {
     pub(crate) max_event_bytes: usize,
     /// The size of the last envelope of each event type, for queue accounting.
     pub(crate) size_hints: SizeHints,
+    /// Where the layer tells the application what it should know.
+    pub(crate) diagnostics: Arc<Diagnostics>,
 }
 
 impl EnvelopeWriter {
