@@ -21,15 +21,12 @@ static HOOK: Once = Once::new();
 
 /// Runs `f`, catching a panic in it, which no panic hook prints.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
-    HOOK.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let caught = CATCHING.try_with(|depth| depth.get() > 0).unwrap_or(false);
-            if !caught {
-                previous(info);
-            }
-        }));
-    });
+    // Under `panic = "abort"` nothing is caught: the message must be printed before the
+    // process ends. And a hook cannot be set by a thread that is panicking already (an event
+    // written in a `Drop` during unwinding): the next catch installs it.
+    if cfg!(panic = "unwind") && !std::thread::panicking() {
+        install_hook();
+    }
     /// Leaves the catch point, also when `f` unwinds.
     struct Leave;
     impl Drop for Leave {
@@ -40,4 +37,17 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     CATCHING.with(|depth| depth.set(depth.get() + 1));
     let _leave = Leave;
     panic::catch_unwind(AssertUnwindSafe(f))
+}
+
+/// Installs the hook, once per process.
+fn install_hook() {
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let caught = CATCHING.try_with(|depth| depth.get() > 0).unwrap_or(false);
+            if !caught {
+                previous(info);
+            }
+        }));
+    });
 }

@@ -8,6 +8,7 @@
 //! Each kind is said once per layer (and sink), and a failing sink at most once a minute, so a
 //! flapping endpoint does not flood stderr.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,7 +109,9 @@ impl Diagnostics {
 
     /// Events are emitted after the guard was dropped: said once.
     pub(crate) fn emitted_after_shutdown(&self) {
-        if !self.emitted_after_shutdown.swap(true, Ordering::Relaxed) {
+        if !self.emitted_after_shutdown.load(Ordering::Relaxed)
+            && !self.emitted_after_shutdown.swap(true, Ordering::Relaxed)
+        {
             self.say(
                 DiagnosticKind::EmittedAfterShutdown,
                 None,
@@ -122,7 +125,10 @@ impl Diagnostics {
 
     /// A `hash` field met the layer without a key: said once.
     pub(crate) fn hash_key_missing(&self, event: &str) {
-        if !self.hash_key_missing.swap(true, Ordering::Relaxed) {
+        // Checked on every event of a layer without a key: read before written.
+        if !self.hash_key_missing.load(Ordering::Relaxed)
+            && !self.hash_key_missing.swap(true, Ordering::Relaxed)
+        {
             self.say(
                 DiagnosticKind::HashKeyMissing,
                 None,
@@ -135,18 +141,22 @@ impl Diagnostics {
         }
     }
 
-    /// `sink` started failing (`error` says how), or failed again.
-    pub(crate) fn sink_failing(&self, sink: &str, error: &str) {
-        if self.due(DiagnosticKind::SinkFailing, sink) {
+    /// `sink` started failing; whether that was said. The error itself is not quoted: a
+    /// sink's error may carry what an endpoint answered, which can echo values. It is in the
+    /// sink's stats (`last_error`).
+    pub(crate) fn sink_failing(&self, sink: &str) -> bool {
+        let due = self.due(DiagnosticKind::SinkFailing, sink);
+        if due {
             self.say(
                 DiagnosticKind::SinkFailing,
                 Some(sink),
                 format!(
-                    "sink `{sink}` is failing: {error}; its events are retried, spooled or \
-                     counted dropped (see its stats)"
+                    "sink `{sink}` is failing (its last error is in its stats, `last_error`); \
+                     its events are retried, spooled or counted dropped"
                 ),
             );
         }
+        due
     }
 
     /// `sink` delivers again.
@@ -167,12 +177,16 @@ impl Diagnostics {
         }
         let now = Instant::now();
         let mut said = self.said.lock().unwrap_or_else(|p| p.into_inner());
-        let last = said.entry((kind, sink.to_owned())).or_insert(now);
-        if *last == now || now.duration_since(*last) >= SINK_INTERVAL {
-            *last = now;
-            true
-        } else {
-            false
+        match said.entry((kind, sink.to_owned())) {
+            Entry::Vacant(entry) => {
+                entry.insert(now);
+                true
+            }
+            Entry::Occupied(mut entry) if now.duration_since(*entry.get()) >= SINK_INTERVAL => {
+                entry.insert(now);
+                true
+            }
+            Entry::Occupied(_) => false,
         }
     }
 }
@@ -193,9 +207,11 @@ impl SinkHealth {
         }
     }
 
-    pub(crate) fn error(&self, message: &str) {
-        if !self.failing.swap(true, Ordering::Relaxed) {
-            self.diagnostics.sink_failing(&self.name, message);
+    /// The sink reported an error. Marked failing only once that is said, so an outage whose
+    /// start fell in the quiet interval is said when the interval ends.
+    pub(crate) fn error(&self) {
+        if !self.failing.load(Ordering::Relaxed) && self.diagnostics.sink_failing(&self.name) {
+            self.failing.store(true, Ordering::Relaxed);
         }
     }
 

@@ -219,7 +219,7 @@ impl SinkCounters {
 
     pub(crate) fn set_last_error(&self, message: String) {
         if let Some(health) = &self.health {
-            health.error(&message);
+            health.error();
         }
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     }

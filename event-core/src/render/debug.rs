@@ -85,7 +85,8 @@ impl<T: Serialize + ?Sized> fmt::Debug for AsJson<'_, T> {
                 Ok(())
             }
         }
-        crate::render::json::write_json(FmtWriter(f), self.0)
+        let value = crate::render::depth::limited(self.0);
+        crate::render::json::write_json(FmtWriter(f), &value)
             .or_else(|_| f.write_str("<unserializable>"))
     }
 }

@@ -14,7 +14,8 @@ use serde::ser::{self, Error as _, Serialize, Serializer};
 /// Thirty levels are more than any document this framework was tried with, and every reader
 /// takes what is written: `serde_json` reads 128 levels (the envelope adds 2), and a
 /// collector built on `prost` decodes 100 nested messages, of which an OTLP record takes 5
-/// and each level of a map value 3.
+/// and each level of a map value 3. A `serde_json::RawValue` is written as it is: its
+/// content is bounded only by the 128 levels `serde_json` parses.
 pub const MAX_NESTING: usize = 30;
 
 /// The error of a value nested deeper than [`MAX_NESTING`].

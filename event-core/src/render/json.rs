@@ -57,7 +57,7 @@ where
     W: io::Write,
     T: Serialize + ?Sized,
 {
-    limited(value).serialize(&mut serializer(writer))
+    value.serialize(&mut serializer(writer))
 }
 
 /// `serde_json`'s compact output, with DEL (U+007F) and the C1 controls (U+0080..=U+009F)

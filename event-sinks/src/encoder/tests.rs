@@ -202,6 +202,29 @@ fn zoo() -> ValueZoo {
     }
 }
 
+/// Maps in maps, `levels` deep (the deepest shape for OTLP, 3 messages a level).
+#[derive(schemars::JsonSchema)]
+struct Maps(u32);
+
+impl Serialize for Maps {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.0 == 0 {
+            return serializer.serialize_str("bottom");
+        }
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("in", &Maps(self.0 - 1))?;
+        map.end()
+    }
+}
+
+/// A value as deep as any event may hold.
+#[derive(Event)]
+#[event(kind = "business")]
+struct DeepDocument {
+    doc: Maps,
+}
+
 /// For each event: every format's body and both pretty lines, from the typed envelope and
 /// from its line replayed; they must be equal.
 #[derive(Clone, Default)]
@@ -295,6 +318,10 @@ fn typed_envelopes_encode_as_their_lines_replayed() {
         emit!(RawCarried {
             raw: Raw(raw.unwrap())
         });
+        // Every format takes a value at the nesting bound, without panicking.
+        emit!(DeepDocument {
+            doc: Maps(event_core::MAX_NESTING as u32)
+        });
     });
     assert!(guard
         .flush(std::time::Duration::from_secs(10))
@@ -307,9 +334,10 @@ fn typed_envelopes_encode_as_their_lines_replayed() {
             "value_zoo",
             "cache_warmed",
             "cache_warmed",
-            "raw_carried"
+            "raw_carried",
+            "deep_document"
         ]
     );
     let stats = guard.stats();
-    assert_eq!(stats.sinks[0].delivered, 5, "{stats:?}");
+    assert_eq!(stats.sinks[0].delivered, 6, "{stats:?}");
 }

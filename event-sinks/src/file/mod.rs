@@ -348,11 +348,11 @@ impl FileSink {
     fn reopen(&mut self) -> io::Result<()> {
         self.file = open_private(&self.path, false)?;
         self.active_missing = false;
+        self.size = 0;
+        self.opened_at = self.clock.now();
         if self.fsync != Fsync::Never {
             sync_dir(&self.naming.dir)?;
         }
-        self.size = 0;
-        self.opened_at = self.clock.now();
         Ok(())
     }
 

@@ -507,11 +507,19 @@ impl Sink for HttpSink {
         let Some(engine) = self.engine.take() else {
             return Ok(());
         };
-        if let Some(abandoned) = engine.shutdown() {
-            return Err(SinkError::new(format!(
-                "shutdown timed out: {abandoned} requests still in flight were abandoned, \
-                 their events counted dropped (shutdown)"
-            )));
+        match engine.shutdown() {
+            None => {}
+            Some(0) => {
+                return Err(SinkError::new(
+                    "shutdown timed out while writing to the spool or the dead-letter file",
+                ))
+            }
+            Some(abandoned) => {
+                return Err(SinkError::new(format!(
+                    "shutdown timed out: {abandoned} requests still in flight were abandoned, \
+                     their events counted dropped (shutdown)"
+                )))
+            }
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
