@@ -240,7 +240,8 @@ impl HttpSinkBuilder {
         self
     }
 
-    /// The longest a flush (and shutdown) waits for requests in flight. Default 30 s.
+    /// The longest a flush (and shutdown) waits for requests in flight, or less when the
+    /// application's `EventGuard::flush`/`shutdown` timeout ends sooner. Default 30 s.
     pub fn flush_timeout(mut self, timeout: Duration) -> Self {
         self.flush_timeout = timeout;
         self
