@@ -117,6 +117,9 @@ pub(crate) struct OtlpEncoder {
 impl OtlpEncoder {
     /// A visitor for the next envelope; [`RecordVisitor::finish`] gives its record.
     pub(crate) fn visitor(&mut self) -> RecordVisitor<'_> {
+        // A record that failed half way leaves no object members behind for this one.
+        self.members.clear();
+        self.member_bytes.clear();
         let keys = std::mem::take(&mut self.keys);
         RecordVisitor {
             encoder: self,
@@ -248,15 +251,12 @@ impl RecordVisitor<'_> {
         key: &str,
         value: &FieldValue<'_>,
     ) -> Result<(), serde_json::Error> {
-        if let Some(text) = value.as_str() {
-            self.attribute(key, |out| scalar::string(text, out));
-            return Ok(());
-        }
-        if !self.attribute_if(key, |out| scalar::write(value, out)) {
-            let any = any_value(value.to_json_value()?);
-            self.attribute(key, |out| any.encode_raw(out));
-        }
-        Ok(())
+        let mut result = Ok(());
+        self.attribute_if(key, |out| {
+            result = write_any(value, out);
+            result.is_ok()
+        });
+        result
     }
 
     fn top_level(&mut self, key: &str, value: &FieldValue<'_>) -> Result<(), serde_json::Error> {
@@ -295,12 +295,7 @@ impl RecordVisitor<'_> {
         let key_start = bytes.len();
         bytes.extend_from_slice(key.as_bytes());
         let value_start = bytes.len();
-        if let Some(text) = value.as_str() {
-            scalar::string(text, bytes);
-        } else if !scalar::write(value, bytes) {
-            bytes.truncate(value_start);
-            any_value(value.to_json_value()?).encode_raw(bytes);
-        }
+        write_any(value, bytes)?;
         self.encoder
             .members
             .push((key_start, value_start, bytes.len()));
@@ -518,6 +513,17 @@ fn drop_empty(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(drop_empty),
         _ => {}
     }
+}
+
+/// Appends `value` as an `AnyValue`: text and scalars written directly, anything with
+/// structure through its JSON value. On an error nothing is appended.
+fn write_any(value: &FieldValue<'_>, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    if let Some(text) = value.as_str() {
+        scalar::string(text, out);
+    } else if !scalar::write(value, out) {
+        any_value(value.to_json_value()?).encode_raw(out);
+    }
+    Ok(())
 }
 
 fn unix_nanos(time: SystemTime) -> u64 {
