@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use event_core::{Batch, BatchEvent, BuildError, DropReason, Outcomes, Sink, SinkError};
+use event_core::{Batch, BuildError, DropReason, Outcomes, Sink, SinkError};
 
 use crate::{Clock, SystemClock};
 use housekeeping::{Housekeeping, Retention};
@@ -360,12 +360,10 @@ impl FileSink {
     /// written: a batch that fails half way (a full disk during a rotation) keeps what went to
     /// disk delivered and counts only the rest dropped.
     fn write_lines(&mut self, batch: &Batch<'_>, outcomes: &Outcomes) -> io::Result<()> {
-        let counted_in = |events: &[&BatchEvent<'_>]| {
-            events.iter().filter(|event| event.is_counted()).count() as u64
-        };
-        let events: Vec<&BatchEvent<'_>> = batch.iter().collect();
+        // The events from `at` on were not written: counted dropped.
         let fail = |at: usize, err: io::Error| {
-            outcomes.dropped(DropReason::SinkError, counted_in(&events[at..]));
+            let rest = batch.iter().skip(at).filter(|event| event.is_counted());
+            outcomes.dropped(DropReason::SinkError, rest.count() as u64);
             Err(err)
         };
         if self.active_missing {
@@ -385,7 +383,7 @@ impl FileSink {
         }
         self.buffer.clear();
         let mut buffered = 0;
-        for (at, event) in events.iter().enumerate() {
+        for (at, event) in batch.iter().enumerate() {
             let line = event.json().len() as u64 + 1;
             let pending = self.buffer.len() as u64;
             let full = self
