@@ -274,7 +274,7 @@ impl RecordVisitor<'_> {
             }
         }
         if value.as_str().is_none() {
-            if let Value::Object(members) = value.to_json_value()? {
+            if let Value::Object(members) = value.to_exact_json_value()? {
                 self.flatten(key, members);
                 return Ok(());
             }
@@ -521,7 +521,7 @@ fn write_any(value: &FieldValue<'_>, out: &mut Vec<u8>) -> Result<(), serde_json
     if let Some(text) = value.as_str() {
         scalar::string(text, out);
     } else if !scalar::write(value, out) {
-        any_value(value.to_json_value()?).encode_raw(out);
+        any_value(value.to_exact_json_value()?).encode_raw(out);
     }
     Ok(())
 }

@@ -8,7 +8,22 @@ type Result<T> = std::result::Result<T, serde_json::Error>;
 
 /// `value` as parsing its JSON text would give it back.
 pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
-    crate::render::depth::limited(value).serialize(ValueSerializer)
+    crate::render::depth::limited(value).serialize(ValueSerializer(Wide::Double))
+}
+
+/// As [`to_json_value`], but integers beyond 64 bits as strings of their digits.
+pub(crate) fn to_json_value_exact<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
+    crate::render::depth::limited(value).serialize(ValueSerializer(Wide::Digits))
+}
+
+/// What an integer beyond 64 bits becomes.
+#[derive(Clone, Copy)]
+enum Wide {
+    /// The double that parsing its digits gives (what JSON readers without arbitrary
+    /// precision read).
+    Double,
+    /// A string of its digits.
+    Digits,
 }
 
 fn float(value: f64) -> Value {
@@ -25,25 +40,29 @@ fn float32(value: f32) -> Value {
     float(text.parse().unwrap_or(f64::from(value)))
 }
 
-fn int128(value: i128) -> Value {
+fn int128(value: i128, wide: Wide) -> Value {
     if let Ok(value) = i64::try_from(value) {
         Value::from(value)
     } else if let Ok(value) = u64::try_from(value) {
         Value::from(value)
     } else {
-        // Beyond 64 bits, JSON readers without arbitrary precision read a double.
-        float(value as f64)
+        match wide {
+            Wide::Double => float(value as f64),
+            Wide::Digits => Value::String(itoa::Buffer::new().format(value).to_owned()),
+        }
     }
 }
 
-fn uint128(value: u128) -> Value {
-    match u64::try_from(value) {
-        Ok(value) => Value::from(value),
-        Err(_) => float(value as f64),
+fn uint128(value: u128, wide: Wide) -> Value {
+    match (u64::try_from(value), wide) {
+        (Ok(value), _) => Value::from(value),
+        (Err(_), Wide::Double) => float(value as f64),
+        (Err(_), Wide::Digits) => Value::String(itoa::Buffer::new().format(value).to_owned()),
     }
 }
 
-struct ValueSerializer;
+#[derive(Clone, Copy)]
+struct ValueSerializer(Wide);
 
 impl ser::Serializer for ValueSerializer {
     type Ok = Value;
@@ -72,7 +91,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::from(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value> {
-        Ok(int128(v))
+        Ok(int128(v, self.0))
     }
     fn serialize_u8(self, v: u8) -> Result<Value> {
         Ok(Value::from(v))
@@ -87,7 +106,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::from(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value> {
-        Ok(uint128(v))
+        Ok(uint128(v, self.0))
     }
     fn serialize_f32(self, v: f32) -> Result<Value> {
         Ok(float32(v))
@@ -139,13 +158,14 @@ impl ser::Serializer for ValueSerializer {
         value: &T,
     ) -> Result<Value> {
         let mut object = Map::new();
-        object.insert(variant.to_owned(), value.serialize(ValueSerializer)?);
+        object.insert(variant.to_owned(), value.serialize(self)?);
         Ok(Value::Object(object))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Seq> {
         Ok(Seq {
             items: Vec::with_capacity(len.unwrap_or(0)),
             variant: None,
+            wide: self.0,
         })
     }
     fn serialize_tuple(self, len: usize) -> Result<Seq> {
@@ -164,6 +184,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Seq {
             items: Vec::with_capacity(len),
             variant: Some(variant),
+            wide: self.0,
         })
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Object> {
@@ -172,6 +193,7 @@ impl ser::Serializer for ValueSerializer {
             key: None,
             variant: None,
             raw: false,
+            wide: self.0,
         })
     }
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Object> {
@@ -193,6 +215,7 @@ impl ser::Serializer for ValueSerializer {
             key: None,
             variant: Some(variant),
             raw: false,
+            wide: self.0,
         })
     }
 }
@@ -212,11 +235,13 @@ fn wrap(variant: Option<&'static str>, value: Value) -> Value {
 struct Seq {
     items: Vec<Value>,
     variant: Option<&'static str>,
+    wide: Wide,
 }
 
 impl Seq {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.items.push(value.serialize(ValueSerializer)?);
+        self.items
+            .push(value.serialize(ValueSerializer(self.wide))?);
         Ok(())
     }
 
@@ -276,6 +301,7 @@ struct Object {
     variant: Option<&'static str>,
     /// A `serde_json::value::RawValue`: its one field is JSON text.
     raw: bool,
+    wide: Wide,
 }
 
 /// The name `serde_json::value::RawValue` serializes as (serde_json's `RawValue` token).
@@ -304,7 +330,8 @@ impl ser::SerializeMap for Object {
             .key
             .take()
             .ok_or_else(|| serde_json::Error::custom("a map value without its key"))?;
-        self.map.insert(key, value.serialize(ValueSerializer)?);
+        self.map
+            .insert(key, value.serialize(ValueSerializer(self.wide))?);
         Ok(())
     }
     fn end(self) -> Result<Value> {
@@ -321,7 +348,7 @@ impl ser::SerializeStruct for Object {
         value: &T,
     ) -> Result<()> {
         self.map
-            .insert(key.to_owned(), value.serialize(ValueSerializer)?);
+            .insert(key.to_owned(), value.serialize(ValueSerializer(self.wide))?);
         Ok(())
     }
     fn end(self) -> Result<Value> {
@@ -571,5 +598,24 @@ mod tests {
         let parsed: Value = serde_json::from_slice(&serde_json::to_vec(&keyed).unwrap()).unwrap();
         assert_eq!(to_json_value(&keyed).unwrap(), parsed);
         assert!(to_json_value(&BTreeMap::from([((1, 2), 3)])).is_err());
+    }
+
+    #[test]
+    fn exact_values_keep_integers_beyond_64_bits_as_digits_at_any_depth() {
+        let value = (
+            u128::MAX,
+            vec![Some(i128::MIN), Some(i128::from(i64::MIN)), None],
+            BTreeMap::from([("u64", u128::from(u64::MAX))]),
+        );
+        assert_eq!(
+            to_json_value_exact(&value).unwrap(),
+            serde_json::json!([
+                "340282366920938463463374607431768211455",
+                ["-170141183460469231731687303715884105728", i64::MIN, null],
+                {"u64": u64::MAX}
+            ])
+        );
+        let parsed: Value = serde_json::from_slice(&serde_json::to_vec(&value).unwrap()).unwrap();
+        assert_eq!(to_json_value(&value).unwrap(), parsed);
     }
 }

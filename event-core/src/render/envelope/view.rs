@@ -9,6 +9,7 @@ use tracing_core::Level;
 use uuid::Uuid;
 
 use super::context::ContextValue;
+use super::stored::StoredValue;
 use super::walk::{self, FieldSink, Visit};
 use super::{EnvelopeConfig, Payload, RecordMeta};
 use crate::model::treatment::TreatmentContext;
@@ -145,7 +146,7 @@ enum Repr<'a> {
     Text(&'a str),
     Value(&'a dyn erased_serde::Serialize),
     Context(&'a ContextValue),
-    Json(&'a serde_json::Value),
+    Stored(&'a StoredValue),
 }
 
 impl<'a> FieldValue<'a> {
@@ -153,15 +154,16 @@ impl<'a> FieldValue<'a> {
         FieldValue(Repr::Text(text))
     }
 
-    pub(crate) fn json(value: &'a serde_json::Value) -> Self {
-        FieldValue(Repr::Json(value))
+    pub(crate) fn stored(value: &'a StoredValue) -> Self {
+        FieldValue(Repr::Stored(value))
     }
 
     /// The value if it is a string.
     pub fn as_str(&self) -> Option<&'a str> {
         match self.0 {
             Repr::Text(text) => Some(text),
-            Repr::Json(value) => value.as_str(),
+            Repr::Stored(StoredValue::Json(value)) => value.as_str(),
+            Repr::Stored(_) => None,
             Repr::Context(ContextValue::Str(text)) => Some(text),
             Repr::Context(_) | Repr::Value(_) => None,
         }
@@ -173,9 +175,23 @@ impl<'a> FieldValue<'a> {
     pub fn to_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self.0 {
             Repr::Text(text) => Ok(serde_json::Value::String(text.to_owned())),
-            Repr::Json(value) => Ok(value.clone()),
+            Repr::Stored(StoredValue::Json(value)) => Ok(value.clone()),
+            Repr::Stored(value) => super::value::to_json_value(value),
             Repr::Value(value) => super::value::to_json_value(value),
             Repr::Context(value) => super::value::to_json_value(value),
+        }
+    }
+
+    /// As [`to_json_value`](Self::to_json_value), except that an integer beyond 64 bits
+    /// (an `i128` or `u128` outside the range of `i64` and `u64`) becomes a string of its
+    /// exact digits instead of a rounded `f64`: for formats whose numbers are at most 64
+    /// bits wide, such as OTLP.
+    pub fn to_exact_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self.0 {
+            Repr::Text(_) | Repr::Stored(StoredValue::Json(_)) => self.to_json_value(),
+            Repr::Stored(value) => super::value::to_json_value_exact(value),
+            Repr::Value(value) => super::value::to_json_value_exact(value),
+            Repr::Context(value) => super::value::to_json_value_exact(value),
         }
     }
 }
@@ -193,7 +209,7 @@ impl Serialize for Unbounded<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 .0 {
             Repr::Text(text) => serializer.serialize_str(text),
-            Repr::Json(value) => value.serialize(serializer),
+            Repr::Stored(value) => value.serialize(serializer),
             Repr::Value(value) => erased_serde::serialize(value, serializer),
             Repr::Context(value) => value.serialize(serializer),
         }

@@ -1,7 +1,8 @@
 //! Scalar values as `AnyValue` messages, written straight into a buffer: the values most
-//! attributes hold, with no `AnyValue` built. Numbers as the envelope's JSON reads back (as
-//! every other encoder sees them): integers beyond `i64` as their digits, beyond 64 bits as a
-//! double, `f32` as the double its shortest text parses to, `NaN` and infinities as no value.
+//! attributes hold, with no `AnyValue` built. Numbers as the envelope's JSON reads back,
+//! except that an integer no `int_value` holds (beyond `i64`, up to 128 bits) is a string of
+//! its exact digits; `f32` as the double its shortest text parses to, `NaN` and infinities as
+//! no value.
 
 use event_core::envelope::FieldValue;
 use event_core::Version;
@@ -116,10 +117,9 @@ impl ser::Serializer for Scalar<'_> {
     fn serialize_i128(self, v: i128) -> Result {
         if let Ok(v) = i64::try_from(v) {
             int(v, self.0);
-        } else if let Ok(v) = u64::try_from(v) {
-            unsigned(v, self.0);
         } else {
-            double(v as f64, self.0);
+            // Beyond 64 bits: a double would round it; the digits stay exact.
+            string(itoa::Buffer::new().format(v), self.0);
         }
         Ok(())
     }
@@ -142,7 +142,7 @@ impl ser::Serializer for Scalar<'_> {
     fn serialize_u128(self, v: u128) -> Result {
         match u64::try_from(v) {
             Ok(v) => unsigned(v, self.0),
-            Err(_) => double(v as f64, self.0),
+            Err(_) => string(itoa::Buffer::new().format(v), self.0),
         }
         Ok(())
     }
