@@ -22,6 +22,9 @@ pub(crate) struct Chunk {
     pub(crate) run: Uuid,
     /// Times it exhausted its retries while its endpoint answered (for poison detection).
     pub(crate) failures: u32,
+    /// Judged to hold a poison event: its next delivery splits it until the events the
+    /// endpoint refuses are found, so only they are dead-lettered.
+    pub(crate) isolate: bool,
     /// Each event in the endpoint's format (rows, OTLP records), encoded when it arrived;
     /// `None` when an event came without one (read back from the spool, or a format that
     /// sends the lines), and the body is then written from the lines.
@@ -38,6 +41,8 @@ struct Header {
     uncounted: Vec<u64>,
     run: Uuid,
     failures: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    isolate: bool,
 }
 
 impl Chunk {
@@ -50,6 +55,7 @@ impl Chunk {
             uncounted: Vec::new(),
             run,
             failures: 0,
+            isolate: false,
             units: Some(Vec::new()),
         }
     }
@@ -117,6 +123,7 @@ impl Chunk {
             uncounted: Vec::new(),
             run: self.run,
             failures: self.failures,
+            isolate: false,
             units: Some(Vec::new()),
         }
     }
@@ -130,6 +137,7 @@ impl Chunk {
             uncounted: self.uncounted.clone(),
             run: self.run,
             failures: self.failures,
+            isolate: self.isolate,
         };
         let mut record = serde_json::to_vec(&header).expect("a header always serializes");
         record.push(b'\n');
@@ -152,6 +160,7 @@ impl Chunk {
             uncounted: header.uncounted,
             run: header.run,
             failures: header.failures,
+            isolate: header.isolate,
             units: None,
         })
     }

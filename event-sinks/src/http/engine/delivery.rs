@@ -42,6 +42,9 @@ impl Engine {
     /// it and sends the halves.
     pub(super) fn deliver(self: &Arc<Self>, chunk: Chunk) -> Delivery<'_> {
         Box::pin(async move {
+            if chunk.isolate {
+                return self.isolate(chunk).await;
+            }
             // Encoding (OTLP above all) and gzip are the engine's heaviest work; on the
             // runtime's blocking threads they never hold up this thread's timers and
             // answers, and with `concurrency` > 1 they run side by side where there are
@@ -178,17 +181,8 @@ impl Engine {
                         && answered_any
                         && self.successes.load(Ordering::SeqCst) > successes_at_start
                     {
-                        // Others got through while this one kept failing: poison.
-                        let reason = format!(
-                            "poison batch: {} attempts failed while the endpoint accepted other batches",
-                            attempt
-                        );
-                        let fate = Fate::DeadLetter {
-                            status: None,
-                            reason,
-                            answer: String::new(),
-                        };
-                        return vec![(chunk, fate)];
+                        // Others got through while this one kept failing: it holds poison.
+                        return self.isolate(chunk).await;
                     }
                     return vec![(
                         chunk,
@@ -203,6 +197,41 @@ impl Engine {
                     () = self.closing() => {}
                 }
             }
+        })
+    }
+
+    /// Delivers a chunk that holds poison: the endpoint answered 500 to it, again and again,
+    /// while it took other requests. Split in halves, each sent with its own attempts; a half
+    /// that keeps failing while the endpoint takes something else (its other half, or other
+    /// batches) is split again, down to the single events that fail, which are dead-lettered
+    /// as poison. If nothing at all gets through meanwhile, the endpoint is failing rather
+    /// than the events, and the halves are left to the rules for an exhausted batch.
+    fn isolate(self: &Arc<Self>, chunk: Chunk) -> Delivery<'_> {
+        Box::pin(async move {
+            let Some((first, second)) = chunk.split() else {
+                let fate = Fate::DeadLetter {
+                    status: None,
+                    reason: "poison event: the endpoint kept answering 500 to it while it \
+                             accepted other events"
+                        .into(),
+                    answer: String::new(),
+                };
+                return vec![(chunk, fate)];
+            };
+            let successes_at_start = self.successes.load(Ordering::SeqCst);
+            let mut parts = self.deliver(first).await;
+            parts.extend(self.deliver(second).await);
+            if self.lock().closing || self.successes.load(Ordering::SeqCst) == successes_at_start {
+                return parts;
+            }
+            let mut isolated = Vec::with_capacity(parts.len());
+            for (part, fate) in parts {
+                match fate {
+                    Fate::Exhausted { answered: true } => isolated.extend(self.isolate(part).await),
+                    fate => isolated.push((part, fate)),
+                }
+            }
+            isolated
         })
     }
 

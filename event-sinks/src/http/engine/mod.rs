@@ -91,8 +91,8 @@ pub(crate) struct Engine {
     spool: Option<Mutex<SpoolState>>,
     /// Held during the file's own I/O, with no other lock.
     dead_letter: Option<Mutex<DeadLetter>>,
-    /// Requests any endpoint accepted: a batch that exhausts its retries while this grows is
-    /// poison, not a victim of an outage.
+    /// Requests any endpoint accepted: a batch that exhausts its retries while this grows
+    /// holds poison, not a victim of an outage.
     successes: AtomicU64,
     /// The endpoint in use (index into `endpoints`).
     active: AtomicUsize,

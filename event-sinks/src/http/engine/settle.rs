@@ -22,6 +22,8 @@ enum Verdict {
         chunk: Chunk,
         answered: bool,
     },
+    /// Judged to hold poison: to be sent again, split until the poison events are found.
+    Isolate(Chunk),
 }
 
 /// A finished delivery job.
@@ -106,6 +108,10 @@ impl Engine {
             match self.verdict(state, chunk, fate, Origin::Memory, successes) {
                 Verdict::Delivered(chunk) => self.outcomes.delivered(chunk.counted()),
                 Verdict::Refused(part) => refused.push(part),
+                Verdict::Isolate(chunk) => {
+                    state.memory += chunk.lines.len();
+                    state.queue.push_front(chunk);
+                }
                 Verdict::Exhausted {
                     mut chunk,
                     answered,
@@ -147,6 +153,8 @@ impl Engine {
                     }
                 }
                 Verdict::Refused(part) => refused.push(part),
+                // Written again with its mark, behind the others.
+                Verdict::Isolate(chunk) => requeue.push(chunk),
                 Verdict::Exhausted {
                     mut chunk,
                     answered,
@@ -215,14 +223,22 @@ impl Engine {
                 refused(chunk, status, reason, answer, None)
             }
             Fate::Exhausted { answered } => match self.judge(state, &chunk, answered, successes) {
-                Some(reason) => refused(chunk, None, reason, String::new(), None),
+                Some(reason) if chunk.events == 1 => {
+                    refused(chunk, None, reason, String::new(), None)
+                }
+                Some(_) => {
+                    let mut chunk = chunk;
+                    chunk.isolate = true;
+                    Verdict::Isolate(chunk)
+                }
                 None => Verdict::Exhausted { chunk, answered },
             },
         }
     }
 
-    /// Whether an exhausted chunk is poison: it failed before, as a suspect, and the endpoint
-    /// has taken other requests since. Returns the dead-letter reason.
+    /// Whether an exhausted chunk holds poison: it failed before, as a suspect, and the
+    /// endpoint has taken other requests since. Returns the dead-letter reason (used as it
+    /// is for a single event; a larger chunk is sent again to find its poison events).
     fn judge(
         &self,
         state: &mut State,
@@ -234,7 +250,7 @@ impl Engine {
         if answered && successes > since {
             state.suspects.remove(&chunk.key);
             Some(format!(
-                "poison batch: it exhausted its {} attempts twice while the endpoint accepted other batches",
+                "poison event: it exhausted its {} attempts twice while the endpoint accepted other batches",
                 self.limits.retry.max_attempts
             ))
         } else {
