@@ -181,6 +181,12 @@ mod tests {
         assert_eq!(back.key, chunk.key);
         assert_eq!(back.lines, chunk.lines);
         assert_eq!((back.events, back.counted(), back.run), (3, 2, run));
+        assert!(!back.isolate);
+        // A chunk marked to be isolated stays marked across a restart; its halves are not.
+        chunk.isolate = true;
+        assert!(Chunk::from_record(&chunk.to_record()).unwrap().isolate);
+        assert!(!chunk.split().unwrap().0.isolate);
+        chunk.isolate = false;
 
         let (first, second) = chunk.split().unwrap();
         assert_eq!(first.key, format!("{}.1", chunk.key));
