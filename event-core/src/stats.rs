@@ -65,6 +65,15 @@ impl DropReason {
     }
 }
 
+impl DropReason {
+    /// Whether the application chose this loss: its overflow policy dropped the event
+    /// (`queue_full`, `block_timeout`). Every other reason is a failure to fix. Published as
+    /// the `intentional` label of the `metrics` feature's discarded-events counter.
+    pub const fn is_intentional(self) -> bool {
+        matches!(self, DropReason::QueueFull | DropReason::BlockTimeout)
+    }
+}
+
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -197,6 +206,12 @@ impl SinkCounters {
     pub(crate) fn count_drop(&self, reason: DropReason, count: u64) {
         self.dropped[reason as usize].fetch_add(count, Ordering::Relaxed);
         self.unreported[reason as usize].fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Events dropped for `reason`.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped[reason as usize].load(Ordering::Relaxed)
     }
 
     /// Takes the drops not yet reported, by reason.

@@ -12,6 +12,8 @@
 
 pub(crate) mod events_dropped;
 pub(crate) mod guard;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod queue;
 pub(crate) mod record;
 pub(crate) mod silence;

@@ -83,7 +83,7 @@ pub(crate) struct SinkShared {
     /// Signalled when the worker frees queue space, for `Overflow::Block`.
     space: Mutex<()>,
     space_freed: Condvar,
-    max_queue_bytes: u64,
+    pub(super) max_queue_bytes: u64,
     /// Set when a `Block` wait timed out; cleared when the worker frees space. While set,
     /// `emit!` does not wait again: a dead sink costs each caller one timeout, not one per event.
     congested: AtomicBool,

@@ -28,6 +28,9 @@ pub(super) fn spawn<S: Sink>(
     encodes_alone: bool,
 ) -> std::io::Result<JoinHandle<()>> {
     let runtime = crate::pipeline::silence::sink_runtime()?;
+    // Registered here, on the thread building the layer, with the recorder it has.
+    #[cfg(feature = "metrics")]
+    let metrics = super::metrics::SinkMetrics::register(name, shared.max_queue_bytes);
     crate::pipeline::silence::spawn_silenced(format!("event-sink-{name}"), move || {
         Worker {
             sink,
@@ -38,6 +41,8 @@ pub(super) fn spawn<S: Sink>(
             encodes_alone,
             buffer: Vec::new(),
             ends: Vec::with_capacity(max_batch),
+            #[cfg(feature = "metrics")]
+            metrics,
         }
         .run(receiver);
     })
@@ -55,6 +60,9 @@ struct Worker<S> {
     buffer: Vec<u8>,
     /// Where each envelope ends in `buffer`, with its record's index in the batch.
     ends: Vec<(usize, usize)>,
+    /// The sink's counters as metrics.
+    #[cfg(feature = "metrics")]
+    metrics: super::metrics::SinkMetrics,
 }
 
 /// The most a worker's envelope buffer keeps between batches.
@@ -86,9 +94,9 @@ impl<S: Sink> Worker<S> {
         loop {
             let item = match control.take() {
                 Some(item) => item,
-                None => match receiver.recv() {
-                    Ok(item) => item,
-                    Err(_) => return,
+                None => match self.next(&receiver) {
+                    Some(item) => item,
+                    None => return,
                 },
             };
             match item {
@@ -107,12 +115,14 @@ impl<S: Sink> Worker<S> {
                     self.deliver(&records);
                     self.shared.release(&records);
                     records.clear();
+                    self.publish();
                 }
                 Item::Flush(done, deadline) => {
                     self.write_drop_report();
                     self.set_deadline(Some(deadline));
                     self.call(Call::Flush);
                     self.set_deadline(None);
+                    self.publish();
                     let _ = done.send(());
                 }
                 Item::Shutdown(done, deadline) => {
@@ -127,11 +137,34 @@ impl<S: Sink> Worker<S> {
                     self.set_deadline(None);
                     // Events sent behind the shutdown are counted, not lost.
                     self.shared.stop(&receiver);
+                    self.publish();
                     let _ = done.send(());
                     return;
                 }
             }
         }
+    }
+
+    /// The next item; `None` once every sender is gone. With metrics, a worker with nothing
+    /// to do still publishes them every `PUBLISH_INTERVAL`, for what the sink settles on its
+    /// own threads and what callers drop meanwhile.
+    fn next(&self, receiver: &Receiver<Item>) -> Option<Item> {
+        #[cfg(feature = "metrics")]
+        loop {
+            match receiver.recv_timeout(super::metrics::PUBLISH_INTERVAL) {
+                Ok(item) => return Some(item),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => self.publish(),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        receiver.recv().ok()
+    }
+
+    /// Sets the sink's metrics to its counters (with the `metrics` feature).
+    fn publish(&self) {
+        #[cfg(feature = "metrics")]
+        self.metrics.publish(&self.shared.counters);
     }
 
     /// Tells the sink (through `Outcomes::deadline`) when the call under way must be done.
