@@ -149,7 +149,7 @@ fn the_status_matrix() {
         assert_eq!(case.delivered, [0, 1, 2, 3], "{code}");
     }
     // Permanent: dead-lettered with status and reason, never retried.
-    for code in [400, 401, 403, 404, 422, 501] {
+    for code in [400, 401, 403, 404, 410, 422, 501] {
         let case = run_case(Fault::Status(code));
         assert_eq!(case.requests, 1, "{code}");
         assert_eq!(case.stats.delivered, 0, "{code}");
@@ -227,23 +227,29 @@ fn retry_after_is_honoured_and_capped() {
             429,
             httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600)),
         ),
+        // More seconds than a u64 holds: as long as can be, so the cap.
+        Fault::RetryAfter(503, "99999999999999999999999999".into()),
+        // Now, and unreadable (the backoff applies): retried either way.
+        Fault::RetryAfter(503, "0".into()),
+        Fault::RetryAfter(429, "in a while".into()),
     ]);
     let sink = builder(&server.url())
         .concurrency(1)
         .retry(Retry {
             max_retry_after: Duration::from_millis(1500),
-            ..quick_retry(5)
+            ..quick_retry(6)
         })
         .build()
         .unwrap();
     let guard = emit_through(sink, 0, 1);
     assert!(guard.flush(FLUSH).is_complete());
     let requests = server.requests();
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 6);
     // Waited what the server asked (backoff alone is at most 20 ms here)...
     assert!(requests[1].at - requests[0].at >= Duration::from_secs(1));
-    // ... and an hour was cut to the cap.
+    // ... and an hour was cut to the cap, as were 10²⁶ seconds.
     assert!(requests[2].at - requests[1].at >= Duration::from_millis(1500));
+    assert!(requests[3].at - requests[2].at >= Duration::from_millis(1500));
     assert_conserved(&stats(&guard));
     assert_eq!(stats(&guard).delivered, 1);
 }
@@ -903,4 +909,37 @@ fn a_spool_on_a_full_disk_keeps_whole_records_and_replays_them_all() {
     let second = stats(&guard);
     assert_eq!(second.recovered, first.spooled, "{second:?}");
     assert_eq!(second.spool_corrupt, 0, "no torn record: {second:?}");
+}
+
+#[test]
+fn a_tls_failure_is_retried_on_the_next_endpoint_and_named() {
+    // `https://` to an endpoint that speaks plain HTTP: the handshake fails. That is no answer
+    // about the batch, so it is retried like a refused connection: the fallback gets it.
+    let primary = FaultServer::start();
+    let fallback = FaultServer::start();
+    let sink = builder(&format!("https://{}/ingest", primary.addr))
+        .fallback(fallback.url())
+        .max_events(4)
+        .concurrency(1)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 4);
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(numbers(&fallback.accepted_events()), [0, 1, 2, 3]);
+    assert!(primary.accepted_events().is_empty());
+    let stats = stats(&guard);
+    assert_eq!((stats.delivered, stats.dead_lettered), (4, 0), "{stats:?}");
+    assert!(stats.retried >= 1, "{stats:?}");
+    assert_conserved(&stats);
+    let last_error = stats.last_error.unwrap();
+    assert!(
+        last_error.starts_with(&format!("https://{}/ingest: ", primary.addr)),
+        "{last_error}"
+    );
+    // Named as what it is, with the likely fix.
+    assert!(
+        last_error.contains("TLS handshake failed: ")
+            && last_error.contains("does the endpoint speak plain HTTP?"),
+        "{last_error}"
+    );
 }

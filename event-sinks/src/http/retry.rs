@@ -166,22 +166,58 @@ fn shown_location(value: &HeaderValue, url: &Url) -> Option<String> {
     Some(shown)
 }
 
-/// Classifies a request that got no status.
+/// Classifies a request that got no status. A TLS failure is no answer about the batch
+/// either, and the next endpoint may well be fine: retried like a refused connection, but
+/// named as what it is, with the likely fix.
 pub(crate) fn classify_error(err: &reqwest::Error) -> Verdict {
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
+    let reason = if let Some(tls) = tls_failure(err) {
+        let hint = match tls {
+            rustls::Error::InvalidCertificate(_) => {
+                " (the server's certificate is not trusted: add its CA with \
+                 `.ca_certificate_pem(..)`, or check the host name)"
+            }
+            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                " (does the endpoint speak plain HTTP? then its URL starts with http://)"
+            }
+            _ => "",
+        };
+        format!("TLS handshake failed: {tls}{hint}")
     } else {
-        "connection failed"
+        let what = if err.is_timeout() {
+            "timed out"
+        } else if err.is_connect() {
+            "could not connect"
+        } else {
+            "connection failed"
+        };
+        // reqwest's error text names the URL; ours are shown without credentials elsewhere,
+        // so keep only the kind of failure and its innermost cause.
+        format!("{what}: {}", innermost(err))
     };
     Verdict::Retry {
         answered: false,
         retry_after: None,
-        // reqwest's error text names the URL; ours are shown without credentials elsewhere,
-        // so keep only the kind of failure and its innermost cause.
-        reason: format!("{what}: {}", innermost(err)),
+        reason,
     }
+}
+
+/// The TLS error behind `err`, if it is one. rustls' errors reach here inside `io::Error`s
+/// (nested), whose `source()` skips the error each wraps, so each is looked into.
+fn tls_failure<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    None
 }
 
 fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
@@ -199,11 +235,13 @@ fn describe(status: StatusCode) -> String {
     }
 }
 
-/// `Retry-After` as delta seconds or an HTTP date; `None` when absent or unreadable.
+/// `Retry-After` as delta seconds or an HTTP date; `None` when absent or unreadable (the
+/// backoff applies then). Seconds too many for a `u64` are as long as can be (the caller caps
+/// them at `max_retry_after`), a date in the past is now.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
@@ -367,7 +405,22 @@ mod tests {
         );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(retry_after(&headers(&earlier), now), Some(Duration::ZERO));
-        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&headers("0"), now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after(&headers("99999999999999999999999999"), now),
+            Some(Duration::MAX)
+        );
+        for garbage in [
+            "soon",
+            "-1",
+            "+5",
+            "1.5",
+            "",
+            "7 seconds",
+            "Fri, 99 Foo 2026",
+        ] {
+            assert_eq!(retry_after(&headers(garbage), now), None, "{garbage:?}");
+        }
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
@@ -394,6 +447,10 @@ mod tests {
         );
         assert_eq!(
             retry.backoff(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            retry.backoff(1, Some(Duration::MAX)),
             Duration::from_secs(2)
         );
     }
