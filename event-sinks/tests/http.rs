@@ -943,3 +943,41 @@ fn a_tls_failure_is_retried_on_the_next_endpoint_and_named() {
         "{last_error}"
     );
 }
+
+/// Builds, emits, flushes, shuts down and drops a pipeline, all on a task of the app's own
+/// tokio runtime: the pipeline runs on threads of its own, so this neither panics ("cannot
+/// start a runtime from within a runtime") nor deadlocks, even on a runtime with one thread.
+async fn pipeline_on_a_task(url: String, failing: String) {
+    let sink = builder(&url).max_events(10).build().unwrap();
+    let guard = emit_through(sink, 0, 25);
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(stats(&guard).delivered, 25);
+    let report = guard.shutdown(FLUSH);
+    assert!(report.is_complete(), "{report:?}");
+    drop(guard);
+    // A sink that cannot deliver, dropped without a shutdown: its guard's drop shuts it down.
+    let sink = builder(&failing).build().unwrap();
+    let guard = emit_through(sink, 0, 3);
+    drop(guard);
+    // And a build that fails drops what it had started.
+    assert!(builder(&url).max_events(0).build().is_err());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn flush_and_shutdown_work_inside_a_current_thread_runtime() {
+    let server = FaultServer::start();
+    let failing = format!("http://{}/ingest", free_port());
+    pipeline_on_a_task(server.url(), failing).await;
+    assert_eq!(server.accepted_events().len(), 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn flush_and_shutdown_work_inside_a_one_worker_runtime() {
+    let server = FaultServer::start();
+    let failing = format!("http://{}/ingest", free_port());
+    // On the runtime's only worker, as a spawned task.
+    tokio::spawn(pipeline_on_a_task(server.url(), failing))
+        .await
+        .unwrap();
+    assert_eq!(server.accepted_events().len(), 25);
+}
