@@ -101,6 +101,14 @@ impl Spool {
     /// what earlier runs left there queued first.
     pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
         create_private_dir(dir)?;
+        // Segments are created only when an outage begins: find out now, not then, that
+        // they cannot be (a read-only file system, a directory of someone else's).
+        let probe = dir.join(format!(".writable.{}", std::process::id()));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)?;
+        fs::remove_file(&probe)?;
         let mut segments = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;

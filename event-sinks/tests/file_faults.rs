@@ -141,3 +141,24 @@ fn compressions_that_failed_on_a_full_disk_are_finished_once_there_is_room() {
     assert_eq!(plain_rotated(&after), 0, "{after:?}");
     assert!(!after.iter().any(|n| n.ends_with(".gz.tmp")), "{after:?}");
 }
+
+#[test]
+fn a_read_only_file_system_is_a_build_error_naming_the_path() {
+    let Some(disk) = Tmpfs::mount(1 << 20) else {
+        return;
+    };
+    // A file from before, as after a restart; then the disk is read-only (as the kernel makes
+    // a file system that reported errors).
+    std::fs::write(disk.join("events.ndjson"), "").unwrap();
+    disk.remount("ro");
+    for path in [disk.join("events.ndjson"), disk.join("new.ndjson")] {
+        let err = FileSink::builder(&path).build().err().expect("refused");
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("Read-only file system"), "{text}");
+    }
+    disk.remount("rw");
+    assert!(FileSink::builder(disk.join("events.ndjson"))
+        .build()
+        .is_ok());
+}

@@ -981,3 +981,39 @@ async fn flush_and_shutdown_work_inside_a_one_worker_runtime() {
         .unwrap();
     assert_eq!(server.accepted_events().len(), 25);
 }
+
+#[test]
+fn a_spool_or_dead_letter_file_on_a_read_only_file_system_is_a_build_error() {
+    let Some(disk) = support::tmpfs::Tmpfs::mount(1 << 20) else {
+        return;
+    };
+    std::fs::create_dir(disk.join("spool")).unwrap();
+    disk.remount("ro");
+    let spool = disk.join("spool");
+    let dead_letter = disk.join("dead.ndjson");
+    for (sink, path) in [
+        (
+            builder("http://127.0.0.1:9/x").spool(&spool, 1 << 20),
+            &spool,
+        ),
+        (
+            builder("http://127.0.0.1:9/x").dead_letter(&dead_letter),
+            &dead_letter,
+        ),
+    ] {
+        let err = sink.build().err().expect("refused");
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        // The cause, as `source()`.
+        let cause = std::error::Error::source(&err)
+            .expect("a cause")
+            .to_string();
+        assert!(cause.contains("Read-only file system"), "{text}: {cause}");
+    }
+    disk.remount("rw");
+    assert!(builder("http://127.0.0.1:9/x")
+        .spool(&spool, 1 << 20)
+        .dead_letter(&dead_letter)
+        .build()
+        .is_ok());
+}
