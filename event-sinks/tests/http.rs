@@ -1001,7 +1001,9 @@ fn a_spool_or_dead_letter_file_on_a_read_only_file_system_is_a_build_error() {
             &dead_letter,
         ),
     ] {
-        let err = sink.build().err().expect("refused");
+        let Err(err) = sink.build() else {
+            panic!("built on a read-only file system")
+        };
         let text = err.to_string();
         assert!(text.contains(&path.display().to_string()), "{text}");
         // The cause, as `source()`.
