@@ -585,4 +585,162 @@ mod tests {
         );
         assert!(dir.path().join("unrelated.txt").exists());
     }
+
+    mod model {
+        //! The spool against a model of what it promises, over random sequences of pushes,
+        //! reads and restarts, clean or torn by a crash in the middle of a write: every record
+        //! pushed comes back, in order, exactly once, except that a restart may send again
+        //! records already read from the segment it was reading (a contiguous run of the
+        //! last ones read, before any new one).
+
+        use std::collections::VecDeque;
+        use std::io::Write;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// A record of this many bytes of padding.
+            Push(usize),
+            /// Reads the oldest record and removes it.
+            Take,
+            /// The process stops and starts again.
+            Restart,
+            /// The process is killed in the middle of writing a record of this many bytes:
+            /// that much of its frame reaches the newest segment.
+            TornRestart(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0usize..6_000).prop_map(Op::Push),
+                3 => Just(Op::Take),
+                1 => Just(Op::Restart),
+                1 => (1usize..HEADER + 100).prop_map(Op::TornRestart),
+            ]
+        }
+
+        /// What the spool must hand out.
+        #[derive(Default)]
+        struct Model {
+            /// Pushed, not yet taken.
+            pending: VecDeque<Vec<u8>>,
+            /// Every record taken, oldest first, each once.
+            taken: Vec<Vec<u8>>,
+            /// After a restart: the records taken before it that may still come again, in
+            /// order (a repeat may start at any of them, and goes on with the next), until a
+            /// pending one comes.
+            may_repeat: Option<VecDeque<Vec<u8>>>,
+        }
+
+        impl Model {
+            /// Checks a record the spool handed out.
+            fn handed_out(&mut self, record: &[u8]) {
+                if self.pending.front().is_some_and(|next| next == record) {
+                    self.may_repeat = None;
+                    self.taken.push(self.pending.pop_front().unwrap());
+                    return;
+                }
+                let repeat = self
+                    .may_repeat
+                    .as_mut()
+                    .unwrap_or_else(|| panic!("out of order: {:?}", name(record)));
+                // A repeat starts anywhere in what was taken and goes on in order.
+                let at = repeat
+                    .iter()
+                    .position(|r| r == record)
+                    .unwrap_or_else(|| panic!("never pushed, or lost: {:?}", name(record)));
+                repeat.drain(..=at);
+            }
+        }
+
+        fn name(record: &[u8]) -> String {
+            String::from_utf8_lossy(&record[..record.len().min(12)]).into_owned()
+        }
+
+        fn newest_segment(dir: &Path) -> Option<PathBuf> {
+            let mut files: Vec<_> = fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "spool"))
+                .collect();
+            files.sort();
+            files.pop()
+        }
+
+        const MAX_BYTES: u64 = 1 << 20;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn the_spool_keeps_every_record_in_order_across_crashes(
+                ops in proptest::collection::vec(op(), 1..80)
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let mut spool = Spool::open(dir.path(), MAX_BYTES).unwrap();
+                let mut model = Model::default();
+                let mut torn = 0;
+                // Whether this process has written a segment (the one a crash can tear: a
+                // new process writes to a new segment).
+                let mut writing = false;
+                for (seq, op) in ops.into_iter().enumerate() {
+                    match op {
+                        Op::Push(len) => {
+                            let record = format!("{seq:08}:{}", "x".repeat(len)).into_bytes();
+                            match spool.push(&record) {
+                                Ok(()) => {
+                                    model.pending.push_back(record);
+                                    writing = true;
+                                }
+                                Err(PushError::Full { .. }) => {
+                                    prop_assert!(spool.bytes() + (HEADER + record.len()) as u64 > MAX_BYTES);
+                                }
+                                Err(err) => panic!("{err}"),
+                            }
+                        }
+                        Op::Take => {
+                            let record = spool.peek().unwrap().map(<[u8]>::to_vec);
+                            match record {
+                                Some(record) => {
+                                    model.handed_out(&record);
+                                    spool.pop().unwrap();
+                                }
+                                None => prop_assert!(model.pending.is_empty()),
+                            }
+                        }
+                        Op::Restart | Op::TornRestart(_) => {
+                            drop(spool);
+                            if let (Op::TornRestart(bytes), Some(newest), true) =
+                                (&op, newest_segment(dir.path()), writing)
+                            {
+                                let mut frame = MAGIC.to_vec();
+                                frame.extend_from_slice(&100u32.to_le_bytes());
+                                frame.extend_from_slice(&[0xAB; HEADER + 100]);
+                                let mut file = OpenOptions::new().append(true).open(newest).unwrap();
+                                file.write_all(&frame[..*bytes]).unwrap();
+                                torn += 1;
+                            }
+                            spool = Spool::open(dir.path(), MAX_BYTES).unwrap();
+                            writing = false;
+                            model.may_repeat = Some(model.taken.iter().cloned().collect());
+                        }
+                    }
+                }
+                // Everything still pending comes back, after at most a run of repeats.
+                while let Some(record) = spool.peek().unwrap().map(<[u8]>::to_vec) {
+                    model.handed_out(&record);
+                    spool.pop().unwrap();
+                }
+                prop_assert!(model.pending.is_empty(), "{} records lost", model.pending.len());
+                // A torn write is skipped and counted (since the last open), never more.
+                let skipped = spool.skipped();
+                prop_assert_eq!(skipped.corrupt_records + skipped.missing_segments, 0);
+                prop_assert!(skipped.torn_tails <= torn);
+                prop_assert_eq!(spool.bytes(), 0);
+            }
+        }
+    }
 }
