@@ -280,10 +280,18 @@ impl Outcomes {
             .fetch_add(stretches, Ordering::Relaxed);
     }
 
-    /// Sets the sink's last error, shown in its stats. Never put event values or credentials
-    /// in it.
+    /// Sets the sink's last error, shown in its stats, and marks the sink failing (the
+    /// application is told, at most once a minute, until events are delivered again). Never
+    /// put event values or credentials in it.
     pub fn error(&self, message: impl Into<String>) {
         self.counters.set_last_error(message.into());
+    }
+
+    /// Shows `message` as the sink's last error without marking it failing: for something
+    /// worth seeing that lost nothing (an endpoint that took a batch with a warning). The
+    /// same rule: no event values, no credentials.
+    pub fn warning(&self, message: impl Into<String>) {
+        self.counters.set_last_warning(message.into());
     }
 }
 

@@ -236,6 +236,11 @@ impl SinkCounters {
         if let Some(health) = &self.health {
             health.error();
         }
+        self.set_last_warning(message);
+    }
+
+    /// Sets `last_error` without marking the sink failing.
+    pub(crate) fn set_last_warning(&self, message: String) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     }
 

@@ -374,3 +374,44 @@ fn a_partial_success_counts_the_rejected_records_dead_lettered_and_is_not_retrie
     assert_eq!((counted.delivered, counted.dead_lettered), (10, 10));
     assert!(counted.last_error.unwrap().contains("slow down"));
 }
+
+#[test]
+fn a_warning_in_a_full_success_is_shown_but_never_says_the_sink_is_failing() {
+    let server = FaultServer::start();
+    server.script([Fault::Answer(
+        200,
+        "application/x-protobuf",
+        answer(0, "slow down"),
+    )]);
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heard = std::sync::Arc::clone(&told);
+    let built = sink(&server.url(), HttpFormat::OtlpProtobuf)
+        .build()
+        .unwrap();
+    let (layer, guard) = EventLayer::builder()
+        .sink(built)
+        .on_diagnostic(move |d| heard.lock().unwrap().push(d.kind()))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(PaymentDeclined {
+            n: 0,
+            amount_cents: 1,
+            ratio: 0.5,
+            retried: false,
+            currency: "EUR".into(),
+            tags: vec![],
+            card: CANARY.into(),
+            note: None,
+        });
+    });
+    assert!(guard.flush(Duration::from_secs(30)).is_complete());
+    let counted = stats(&guard);
+    assert_eq!((counted.delivered, counted.retried), (1, 0));
+    assert!(counted.last_error.unwrap().contains("slow down"));
+    assert!(
+        told.lock().unwrap().is_empty(),
+        "{:?}",
+        told.lock().unwrap()
+    );
+}

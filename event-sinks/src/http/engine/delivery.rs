@@ -98,8 +98,9 @@ impl Engine {
                             self.active.store(index, Ordering::SeqCst);
                             let shown = &self.service.endpoints[index].shown;
                             if rejected == 0 {
-                                self.outcomes
-                                    .error(format!("{shown}: accepted with a warning: {message}"));
+                                self.outcomes.warning(format!(
+                                    "{shown}: accepted with a warning: {message}"
+                                ));
                                 return vec![(chunk, Fate::Delivered)];
                             }
                             let reason = format!(
