@@ -272,6 +272,15 @@ impl Outcomes {
             .fetch_add(events, Ordering::Relaxed);
     }
 
+    /// `events` an earlier run left in the spool were refused and could not be
+    /// dead-lettered, so this run dropped them.
+    pub fn recovered_dropped(&self, events: u64) {
+        let counters = &self.counters;
+        counters
+            .recovered_dropped
+            .fetch_add(events, Ordering::Relaxed);
+    }
+
     /// `stretches` damaged stretches of a spool were skipped.
     pub fn spool_corrupt(&self, stretches: u64) {
         let counters = &self.counters;

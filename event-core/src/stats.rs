@@ -128,6 +128,9 @@ pub struct SinkStats {
     pub recovered: u64,
     /// Events an earlier run left in the spool that this run dead-lettered.
     pub recovered_dead_lettered: u64,
+    /// Events an earlier run left in the spool that this run had to drop: refused by the
+    /// endpoint, with no dead-letter file to take them (none configured, full, or failing).
+    pub recovered_dropped: u64,
     /// Damaged stretches of the spool skipped on reading (torn tails, corrupt records, missing
     /// segments). Their events cannot be counted, so they are counted here, once per stretch.
     pub spool_corrupt: u64,
@@ -173,6 +176,7 @@ pub(crate) struct SinkCounters {
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) recovered: AtomicU64,
     pub(crate) recovered_dead_lettered: AtomicU64,
+    pub(crate) recovered_dropped: AtomicU64,
     pub(crate) spool_corrupt: AtomicU64,
     pub(crate) queue_bytes: AtomicU64,
     pub(crate) pending: AtomicU64,
@@ -263,6 +267,7 @@ impl SinkCounters {
             dead_lettered: load(&self.dead_lettered),
             recovered: load(&self.recovered),
             recovered_dead_lettered: load(&self.recovered_dead_lettered),
+            recovered_dropped: load(&self.recovered_dropped),
             spool_corrupt: load(&self.spool_corrupt),
             queue_bytes: load(&self.queue_bytes),
             pending: load(&self.pending),

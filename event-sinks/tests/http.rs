@@ -1019,3 +1019,40 @@ fn a_spool_or_dead_letter_file_on_a_read_only_file_system_is_a_build_error() {
         .build()
         .is_ok());
 }
+
+#[test]
+fn an_earlier_runs_events_refused_without_a_dead_letter_file_are_counted_dropped() {
+    let addr = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let sink = builder(&format!("http://{addr}/ingest"))
+        .spool(&spool, 64 << 20)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 100);
+    assert!(guard.shutdown(FLUSH).is_complete());
+    assert_eq!(stats(&guard).spooled, 100);
+    drop(guard);
+
+    // The next run finds the endpoint refusing them for good, and no dead-letter file.
+    let server = FaultServer::start_on(addr);
+    server.script([Fault::Status(400)]);
+    let sink = builder(&server.url())
+        .spool(&spool, 64 << 20)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 100, 0);
+    assert!(wait_until(|| stats(&guard).recovered_dropped == 100));
+    assert!(guard.flush(FLUSH).is_complete());
+    let after = stats(&guard);
+    assert_eq!(
+        (
+            after.recovered,
+            after.recovered_dead_lettered,
+            after.recovered_dropped
+        ),
+        (0, 0, 100),
+        "{after:?}"
+    );
+    assert_conserved(&after);
+}

@@ -42,7 +42,7 @@ const COUNTERS: [(&str, Unit, &str); 6] = [
     (
         "component_recovered_events_total",
         Unit::Count,
-        "Events an earlier run left in the spool, by `outcome` (\"sent\" or \"dead_lettered\").",
+        "Events an earlier run left in the spool, by `outcome` (\"sent\", \"dead_lettered\" or \"dropped\").",
     ),
     (
         "component_retried_requests_total",
@@ -82,6 +82,7 @@ pub(super) struct SinkMetrics {
     dead_lettered: Counter,
     recovered: Counter,
     recovered_dead_lettered: Counter,
+    recovered_dropped: Counter,
     retried: Counter,
     queue_bytes: Gauge,
     /// Set with the others, for recorders that reset what they read.
@@ -131,6 +132,10 @@ impl SinkMetrics {
                 recovered,
                 &[Label::from_static_parts("outcome", "dead_lettered")],
             ),
+            recovered_dropped: counter(
+                recovered,
+                &[Label::from_static_parts("outcome", "dropped")],
+            ),
             retried: counter(retried, &[]),
             queue_bytes: gauge("buffer_byte_size"),
             max_queue_bytes: (gauge("buffer_max_byte_size"), max_queue_bytes as f64),
@@ -151,6 +156,8 @@ impl SinkMetrics {
         self.recovered.absolute(load(&counters.recovered));
         self.recovered_dead_lettered
             .absolute(load(&counters.recovered_dead_lettered));
+        self.recovered_dropped
+            .absolute(load(&counters.recovered_dropped));
         self.retried.absolute(load(&counters.retried));
         self.queue_bytes.set(load(&counters.queue_bytes) as f64);
         self.max_queue_bytes.0.set(self.max_queue_bytes.1);

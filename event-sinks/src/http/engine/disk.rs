@@ -212,7 +212,7 @@ impl Engine {
 
     /// Dead-letters one refused chunk and counts it: this run's events dead-lettered, or
     /// dropped (`sink_error`) when there is no dead-letter file or it cannot be written; an
-    /// earlier run's as recovered. The file gets the whole chunk even after a partial
+    /// earlier run's as recovered (sent, dead-lettered or dropped). The file gets the whole chunk even after a partial
     /// success, as the answer does not say which records were rejected.
     fn record_refused(&self, refused: Refused) {
         let Refused {
@@ -243,8 +243,9 @@ impl Engine {
             if rejected.is_some() {
                 self.outcomes.recovered(counted - refused);
             }
-            if unwritten.is_none() {
-                self.outcomes.recovered_dead_lettered(refused);
+            match unwritten {
+                None => self.outcomes.recovered_dead_lettered(refused),
+                Some(_) => self.outcomes.recovered_dropped(refused),
             }
         }
     }
