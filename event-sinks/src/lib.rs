@@ -20,6 +20,8 @@
 //! With `default-features = false`, `StdoutSink`, `FileSink` and `MemorySink` need nothing
 //! beyond `event-core`.
 
+#[cfg(feature = "http")]
+mod claim;
 mod clock;
 mod encoder;
 mod file;

@@ -80,6 +80,8 @@ struct Reader {
 
 /// A bounded, ordered queue of records on disk.
 pub(crate) struct Spool {
+    /// The claim on the directory (see `claim`), released when the spool closes.
+    _lock: File,
     dir: PathBuf,
     max_bytes: u64,
     segment_bytes: u64,
@@ -101,14 +103,16 @@ impl Spool {
     /// what earlier runs left there queued first.
     pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
         create_private_dir(dir)?;
-        // Segments are created only when an outage begins: find out now, not then, that
-        // they cannot be (a read-only file system, a directory of someone else's).
-        let probe = dir.join(format!(".writable.{}", std::process::id()));
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&probe)?;
-        fs::remove_file(&probe)?;
+        // The claim on the directory, held while the spool is open. Created for writing, it
+        // also finds out now, not when an outage begins, that segments cannot be (a
+        // read-only file system, a directory of someone else's).
+        let lock_path = dir.join("lock");
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let lock = options.open(&lock_path)?;
+        crate::claim::claim(&lock, dir)?;
         let mut segments = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
@@ -131,6 +135,7 @@ impl Spool {
         let next_seq = segments.last().map_or(0, |s| s.seq + 1);
         let bytes = segments.iter().map(|s| s.bytes).sum();
         Ok(Spool {
+            _lock: lock,
             dir: dir.to_owned(),
             max_bytes,
             // Small enough to read whole, large enough that a batch fits and files are few.

@@ -667,6 +667,7 @@ fn a_damaged_spool_delivers_every_valid_record_and_counts_the_losses() {
     let mut segments: Vec<_> = std::fs::read_dir(&spool)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "spool"))
         .collect();
     segments.sort();
     assert!(segments.len() >= 3, "{segments:?}");
@@ -1055,4 +1056,42 @@ fn an_earlier_runs_events_refused_without_a_dead_letter_file_are_counted_dropped
         "{after:?}"
     );
     assert_conserved(&after);
+}
+
+#[test]
+fn two_sinks_never_share_a_spool_or_a_dead_letter_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let dead_letter = dir.path().join("dead.ndjson");
+    let first = builder("http://127.0.0.1:9/x")
+        .spool(&spool, 1 << 20)
+        .dead_letter(&dead_letter)
+        .build()
+        .unwrap();
+    for (second, path) in [
+        (
+            builder("http://127.0.0.1:9/y").spool(&spool, 1 << 20),
+            &spool,
+        ),
+        (
+            builder("http://127.0.0.1:9/y").dead_letter(&dead_letter),
+            &dead_letter,
+        ),
+    ] {
+        let Err(err) = second.build() else {
+            panic!("a second sink took `{}`", path.display())
+        };
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(
+            cause.contains("is in use by another sink"),
+            "{err}: {cause}"
+        );
+    }
+    // Free again once the first sink is gone.
+    drop(first);
+    assert!(builder("http://127.0.0.1:9/y")
+        .spool(&spool, 1 << 20)
+        .dead_letter(&dead_letter)
+        .build()
+        .is_ok());
 }

@@ -51,10 +51,9 @@ impl DeadLetter {
         options.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        Ok(DeadLetter {
-            file: options.open(path)?,
-            max_bytes,
-        })
+        let file = options.open(path)?;
+        crate::claim::claim(&file, path)?;
+        Ok(DeadLetter { file, max_bytes })
     }
 
     /// Appends every event of `chunk`, durably, or none of them: a failed append is cut back,
