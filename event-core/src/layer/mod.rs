@@ -169,7 +169,10 @@ impl EventLayerBuilder {
 
     /// Hands the layer's diagnostics (see [`diagnostics`](Self::diagnostics)) to `report`
     /// instead of stderr: to a metrics counter, your own log, a test. It may be called from
-    /// the emitting thread or a sink's; a panic in it is caught.
+    /// the emitting thread or a sink's, while the sink holds its own locks: keep it quick
+    /// (hand the diagnostic to a channel if it must do I/O) and never call the layer's
+    /// `EventGuard` from it (a `flush` there would wait for the very thread it runs on). A
+    /// panic in it is caught.
     pub fn on_diagnostic(
         mut self,
         report: impl Fn(&crate::Diagnostic) + Send + Sync + 'static,
