@@ -361,11 +361,12 @@ fn a_partial_success_counts_the_rejected_records_dead_lettered_and_is_not_retrie
             br#"{"partialSuccess":{"errorMessage":"slow down"}}"#.to_vec(),
         ),
     ]);
+    // A file of its own: the first sink still holds its dead-letter file.
     let built = sink(&server.url(), HttpFormat::OtlpJson)
         .max_events(10)
         .linger(Duration::from_secs(60))
         .concurrency(1)
-        .dead_letter(&dead)
+        .dead_letter(dir.path().join("dead-json.ndjson"))
         .build()
         .unwrap();
     let (guard, _) = emit_through(built, 20);
