@@ -52,6 +52,7 @@ mod emit;
 #[cfg(feature = "http")]
 pub mod http;
 mod layer;
+pub mod lock;
 mod model;
 mod pipeline;
 mod render;

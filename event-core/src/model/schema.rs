@@ -141,6 +141,8 @@ pub struct EventSchema {
     fields: &'static [FieldSchema],
     json: Value,
     fingerprint: String,
+    /// Per emitted field, its key and canonical wire type (see [`EventSchema::wire_type`]).
+    wire_types: Vec<(&'static str, String)>,
 }
 
 impl EventSchema {
@@ -186,6 +188,17 @@ impl EventSchema {
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
+
+    /// The wire type of the emitted field with output key `key`: its JSON Schema as emitted
+    /// (after its treatment), annotations (descriptions, titles, examples) removed and
+    /// references resolved, as compact JSON with sorted keys. What the fingerprint and the
+    /// schema lock compare; `None` for a skipped field or an unknown key.
+    pub fn wire_type(&self, key: &str) -> Option<&str> {
+        self.wire_types
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, wire)| wire.as_str())
+    }
 }
 
 /// Builds the schema of the event `descriptor` describes. Used by the derive only.
@@ -229,6 +242,14 @@ pub fn build_schema(descriptor: &EventDescriptor) -> EventSchema {
     }
     let definitions = generator.take_definitions(true);
     let fingerprint = fingerprint(descriptor, &wire_fields, &definitions);
+    let wire_types = wire_fields
+        .iter()
+        .map(|(field, wire)| {
+            let mut text = String::new();
+            write_canonical(&wire_type(wire, &definitions, &mut Vec::new()), &mut text);
+            (field.key, text)
+        })
+        .collect();
 
     let mut schema = Map::new();
     schema.insert(
@@ -274,6 +295,7 @@ pub fn build_schema(descriptor: &EventDescriptor) -> EventSchema {
         fields: descriptor.fields,
         json: Value::Object(schema),
         fingerprint,
+        wire_types,
     }
 }
 
