@@ -64,7 +64,9 @@ pub use diagnostics::{Diagnostic, DiagnosticKind};
 #[doc = include_str!("derive.md")]
 pub use event_derive::Event;
 pub use layer::{EventLayer, EventLayerBuilder};
-pub use model::catalog::{catalog, check_catalog, CatalogConflict, CatalogError};
+pub use model::catalog::{
+    catalog, check_catalog, export_schemas, CatalogConflict, CatalogError, ExportError,
+};
 pub use model::event::Event;
 pub use model::hash_key::{HashKey, HashKeyError, MIN_HASH_KEY_LEN};
 pub use model::kind::EventKind;

@@ -109,3 +109,83 @@ impl fmt::Display for CatalogError {
 }
 
 impl std::error::Error for CatalogError {}
+
+/// Writes the JSON Schema of every event type linked into this binary to `dir`, for a schema
+/// registry or a documentation site: `dir/<name>/<major>.<minor>.json` for each event and
+/// version, and `dir/index.json` listing them (name, version, kind, description, fingerprint,
+/// and the schema's path relative to `dir`), sorted by name and version. Files are pretty
+/// JSON; a file already there is replaced. Two types that share a name and version with
+/// different fields are refused ([`check_catalog`]), before anything is written. Returns the
+/// paths written, the index last.
+///
+/// ```no_run
+/// let written = event_core::export_schemas("target/event-schemas")?;
+/// println!("{} files", written.len());
+/// # Ok::<(), event_core::ExportError>(())
+/// ```
+pub fn export_schemas(
+    dir: impl AsRef<std::path::Path>,
+) -> Result<Vec<std::path::PathBuf>, ExportError> {
+    let dir = dir.as_ref();
+    check_catalog().map_err(ExportError::Conflict)?;
+    let mut unique: BTreeMap<(&str, Version), &EventSchema> = BTreeMap::new();
+    for schema in catalog() {
+        unique
+            .entry((schema.name(), schema.version()))
+            .or_insert(schema);
+    }
+    let write = |path: std::path::PathBuf, value: &serde_json::Value| {
+        let mut text = serde_json::to_string_pretty(value).expect("a schema serializes");
+        text.push('\n');
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|err| ExportError::Io(parent.into(), err))?;
+        }
+        std::fs::write(&path, text).map_err(|err| ExportError::Io(path.clone(), err))?;
+        Ok(path)
+    };
+    let mut written = Vec::with_capacity(unique.len() + 1);
+    let mut index = Vec::with_capacity(unique.len());
+    for ((name, version), schema) in unique {
+        let relative = format!("{name}/{version}.json");
+        written.push(write(dir.join(&relative), &schema.json_schema())?);
+        index.push(serde_json::json!({
+            "name": name,
+            "version": version.to_string(),
+            "kind": schema.kind().as_str(),
+            "description": schema.description(),
+            "fingerprint": schema.fingerprint(),
+            "schema": relative,
+        }));
+    }
+    let index = serde_json::json!({ "events": index });
+    written.push(write(dir.join("index.json"), &index)?);
+    Ok(written)
+}
+
+/// Why [`export_schemas`] wrote nothing, or not everything.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Two event types share a name and version with different fields; nothing was written.
+    Conflict(CatalogError),
+    /// A file or directory could not be written.
+    Io(std::path::PathBuf, std::io::Error),
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::Conflict(conflict) => write!(f, "no schema was exported: {conflict}"),
+            ExportError::Io(path, err) => write!(f, "cannot write `{}`: {err}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExportError::Conflict(conflict) => Some(conflict),
+            ExportError::Io(_, err) => Some(err),
+        }
+    }
+}
