@@ -108,6 +108,23 @@ pub mod __private {
         tracing_core::Event::dispatch(metadata, &values);
     }
 
+    /// Whether a type implements `serde::Serialize`, readable in a `const`: the inherent
+    /// `SERIALIZE` applies where the bound holds, the trait's default everywhere else.
+    pub struct SerializeProbe<T: ?Sized>(core::marker::PhantomData<T>);
+
+    /// The answer for types that do not implement `serde::Serialize`.
+    pub trait NotSerialize {
+        /// `false`: not `Serialize`.
+        const SERIALIZE: bool = false;
+    }
+
+    impl<T: ?Sized> NotSerialize for SerializeProbe<T> {}
+
+    impl<T: ?Sized + serde::Serialize> SerializeProbe<T> {
+        /// `true`: `Serialize`.
+        pub const SERIALIZE: bool = true;
+    }
+
     /// The body of the stub impls emitted next to compile errors; never runs, as the crate
     /// does not compile.
     pub fn invalid_event() -> ! {

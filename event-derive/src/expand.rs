@@ -49,7 +49,29 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
         .map(|field| field.key())
         .collect();
 
+    // An event that is also `serde::Serialize` would print its secrets through any serde
+    // serializer (serde_json, a `tracing` layer's `valuable`, a logging macro): refused here,
+    // at compile time, with the way out.
+    let serialize_refused = format!(
+        "`{type_name}` implements `serde::Serialize` (a `#[derive(Serialize)]`?): an event must \
+         not, as a serde serializer ignores the event's treatments and writes its `redact`, \
+         `mask`, `hash` and `skip` fields as they are, secrets included. Remove the \
+         `Serialize` impl; emit the event with `emit!`, or get its treated fields as JSON with \
+         `event_core::render_metadata(&event, None)`"
+    );
+    let serialize_guard = quote_spanned! {ident.span()=>
+        #[doc(hidden)]
+        const _: () = {
+            use #krate::__private::NotSerialize as _;
+            if #krate::__private::SerializeProbe::<#ident>::SERIALIZE {
+                ::core::panic!(#serialize_refused)
+            }
+        };
+    };
+
     quote! {
+        #serialize_guard
+
         #[doc(hidden)]
         const _: () = {
             static __EVENT_FIELDS: [#krate::FieldSchema; #field_count] = [#(#field_schemas),*];
