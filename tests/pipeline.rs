@@ -486,6 +486,26 @@ fn configuration_mistakes_are_build_errors() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("snake_case"), "{err}");
+
+    // A context field is written untreated: a secret or PII word in its name is refused...
+    for (name, word) in [("auth_token", "token"), ("client_email", "email")] {
+        let err = EventLayer::builder()
+            .context_field(name)
+            .sink(MemorySink::new())
+            .build()
+            .err()
+            .unwrap();
+        assert_eq!(err.setting(), format!("context_field({name:?})"));
+        let text = err.to_string();
+        assert!(text.contains(&format!("the word `{word}`")), "{text}");
+        assert!(text.contains(".context_field_not_sensitive("), "{text}");
+    }
+    // ... unless it is declared not sensitive.
+    assert!(EventLayer::builder()
+        .context_field_not_sensitive("token_budget")
+        .sink(MemorySink::new())
+        .build()
+        .is_ok());
 }
 
 #[test]

@@ -1,69 +1,16 @@
-//! The sensitive-name guard's word lists: the one place they are kept. A field whose name or
-//! output key holds a secret word must be redacted or skipped, and one with a PII word needs a
-//! decision (a treatment, `pii` or `not_sensitive`), so neither leaks by default.
-//!
-//! A field name is put in snake_case and lowercase, split on `_`, and trailing digits are
-//! dropped from each part (`password2`, `api2_key`); it contains a word when consecutive parts
-//! spell the word's own parts, the last one optionally in the plural (`tokens`,
-//! `email_addresses`).
+//! The sensitive-name guard: a field whose name or output key holds a secret word must be
+//! redacted or skipped, and one with a PII word needs a decision (a treatment, `pii` or
+//! `not_sensitive`), so neither leaks by default. The word lists are kept in
+//! `event-core/src/model/sensitive_words.rs`, shared with the layer's check of context fields.
 
 use crate::ast::Field;
 
-/// A field whose name contains one of these needs `redact` or `skip` (or `not_sensitive`);
-/// `mask`, `hash` and `pii` are refused for it.
-pub const SECRET_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "private_key",
-    "authorization",
-    "cookie",
-    "credential",
-];
-
-/// A field whose name contains one of these needs a treatment, `pii`, or `not_sensitive`.
-pub const PII_WORDS: &[&str] = &[
-    "email",
-    "phone",
-    "ip",
-    "address",
-    "ssn",
-    "passport",
-    "card",
-    "iban",
-    "birth",
-    "dob",
-    "first_name",
-    "last_name",
-    "full_name",
-];
+include!("../../event-core/src/model/sensitive_words.rs");
 
 /// The first word of `words` that `name` contains. The name is compared in snake_case and
 /// lowercase, with digits ending a part ignored: `userPassword`, `EMAIL` and `api_key2` match.
 pub fn find_word(name: &str, words: &[&'static str]) -> Option<&'static str> {
-    let normalized = crate::name::snake_case(name).to_lowercase();
-    let parts: Vec<&str> = normalized
-        .split('_')
-        .map(|part| part.trim_end_matches(|c: char| c.is_ascii_digit()))
-        .collect();
-    words.iter().copied().find(|word| {
-        let word_parts: Vec<&str> = word.split('_').collect();
-        parts.windows(word_parts.len()).any(|window| {
-            let (last, init) = window.split_last().expect("words are not empty");
-            let (word_last, word_init) = word_parts.split_last().expect("words are not empty");
-            init == word_init && is_word_or_plural(last, word_last)
-        })
-    })
-}
-
-fn is_word_or_plural(part: &str, word: &str) -> bool {
-    part == word
-        || part
-            .strip_prefix(word)
-            .is_some_and(|suffix| suffix == "s" || suffix == "es")
+    find_word_in_snake(&crate::name::snake_case(name).to_lowercase(), words)
 }
 
 /// What the schema's `x-sensitivity.class` says of a field.

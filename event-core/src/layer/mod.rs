@@ -129,6 +129,8 @@ pub struct EventLayerBuilder {
     resource: Vec<(ResourceKey, String)>,
     hash_key: Option<Result<HashKey, crate::HashKeyError>>,
     context_fields: Vec<String>,
+    /// Context fields declared not sensitive despite a listed word in their name.
+    not_sensitive: Vec<String>,
     source: bool,
     shutdown_timeout: Duration,
     max_event_bytes: usize,
@@ -142,6 +144,7 @@ impl Default for EventLayerBuilder {
             resource: Vec::new(),
             hash_key: None,
             context_fields: Vec::new(),
+            not_sensitive: Vec::new(),
             source: true,
             shutdown_timeout: Duration::from_secs(5),
             max_event_bytes: 1 << 20,
@@ -209,9 +212,23 @@ impl EventLayerBuilder {
         self
     }
 
-    /// Copies the span field `name` to the envelope's top level, like `request_id`.
+    /// Copies the span field `name` to the envelope's top level, like `request_id`. Its value
+    /// is written as the span holds it, with no treatment, so a name that holds a secret or
+    /// PII word (the derive's word lists: `auth_token`, `client_email`) is refused at
+    /// [`build`](Self::build); use [`context_field_not_sensitive`](Self::context_field_not_sensitive)
+    /// for one that only looks so (`token_budget`).
     pub fn context_field(mut self, name: impl Into<String>) -> Self {
         self.context_fields.push(name.into());
+        self
+    }
+
+    /// [`context_field`](Self::context_field) for a name that holds a listed word but whose
+    /// value is neither a secret nor personal data (`token_budget`, `ip_version`), as
+    /// `#[event(not_sensitive)]` does for a field.
+    pub fn context_field_not_sensitive(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.not_sensitive.push(name.clone());
+        self.context_fields.push(name);
         self
     }
 
@@ -260,6 +277,28 @@ impl EventLayerBuilder {
                 return Err(BuildError::new(
                     format!("context_field({name:?})"),
                     "a context field is a snake_case span field name, such as \"tenant_id\"",
+                ));
+            }
+        }
+        for name in &self.context_fields {
+            use crate::model::sensitive_words::{find_word_in_snake, PII_WORDS, SECRET_WORDS};
+            if self.not_sensitive.contains(name) {
+                continue;
+            }
+            let found = find_word_in_snake(name, SECRET_WORDS)
+                .map(|word| (word, "a secret"))
+                .or_else(|| {
+                    find_word_in_snake(name, PII_WORDS).map(|word| (word, "personal data"))
+                });
+            if let Some((word, what)) = found {
+                return Err(BuildError::new(
+                    format!("context_field({name:?})"),
+                    format!(
+                        "`{name}` looks like {what} (it holds the word `{word}`), and a context \
+                         field is copied into every envelope untreated: leave it out, or put it \
+                         in an event field with a treatment; if it is neither a secret nor \
+                         personal data, use `.context_field_not_sensitive({name:?})`"
+                    ),
                 ));
             }
         }

@@ -8,5 +8,6 @@ pub(crate) mod fields;
 pub(crate) mod hash_key;
 pub(crate) mod kind;
 pub(crate) mod schema;
+pub(crate) mod sensitive_words;
 pub(crate) mod treatment;
 pub(crate) mod version;
