@@ -1,6 +1,7 @@
 //! The `metrics` feature: each sink's counters, read back from `metrics-util`'s debugging
 //! recorder, are the sink's stats, with Vector's names, units and labels. (That recorder
-//! resets each value it reads, so each check reads one snapshot.)
+//! resets each value it reads: `Read` adds up the counters of every snapshot, and keeps the
+//! gauges of the last.)
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -58,13 +59,16 @@ impl Sink for GatedSink {
     }
 }
 
-/// Every metric of the snapshot: (name, labels other than `component_id`) → (value, unit).
-fn read(snapshotter: &Snapshotter) -> Metrics {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, unit, _, value)| {
+/// Every metric read so far: (name, labels other than `component_id`) → (value, unit).
+#[derive(Default)]
+struct Read {
+    metrics: Metrics,
+}
+
+impl Read {
+    /// Reads a snapshot: counters add to what was read before, gauges replace it.
+    fn read(&mut self, snapshotter: &Snapshotter) -> &Metrics {
+        for (key, unit, _, value) in snapshotter.snapshot().into_vec() {
             let key = key.key();
             let mut labels = Vec::new();
             for label in key.labels() {
@@ -75,14 +79,18 @@ fn read(snapshotter: &Snapshotter) -> Metrics {
                 }
             }
             labels.sort();
-            let value = match value {
-                DebugValue::Counter(value) => value as f64,
-                DebugValue::Gauge(value) => value.into_inner(),
+            let entry = self
+                .metrics
+                .entry((key.name().to_owned(), labels))
+                .or_insert((0.0, unit));
+            match value {
+                DebugValue::Counter(value) => entry.0 += value as f64,
+                DebugValue::Gauge(value) => entry.0 = value.into_inner(),
                 DebugValue::Histogram(_) => unreachable!("no histograms"),
-            };
-            ((key.name().to_owned(), labels), (value, unit))
-        })
-        .collect()
+            }
+        }
+        &self.metrics
+    }
 }
 
 fn metric(metrics: &Metrics, name: &str, labels: &[&str]) -> f64 {
@@ -168,7 +176,8 @@ fn each_sink_publishes_its_counters_through_the_metrics_facade() {
     assert!(stats.dropped(DropReason::QueueFull) > 0, "{stats:?}");
     assert_eq!(stats.dropped(DropReason::SinkError), 1, "{stats:?}");
     assert!(stats.pending > 0, "{stats:?}");
-    let metrics = read(&snapshotter);
+    let mut read = Read::default();
+    let metrics = read.read(&snapshotter).clone();
     assert_published(&metrics, &stats);
     assert_eq!(
         metrics[&("buffer_max_byte_size".to_owned(), vec![])],
@@ -185,7 +194,8 @@ fn each_sink_publishes_its_counters_through_the_metrics_facade() {
     let stats = guard.stats().sinks.remove(0);
     assert_eq!(stats.pending, 0);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&read(&snapshotter), "component_sent_events_total", &[]) != stats.delivered as f64
+    while metric(read.read(&snapshotter), "component_sent_events_total", &[])
+        != stats.delivered as f64
     {
         assert!(Instant::now() < deadline, "the idle worker never published");
         std::thread::yield_now();
@@ -193,5 +203,5 @@ fn each_sink_publishes_its_counters_through_the_metrics_facade() {
     assert!(guard.shutdown(FLUSH).is_complete());
     // And the last word, at shutdown.
     let stats = guard.stats().sinks.remove(0);
-    assert_published(&read(&snapshotter), &stats);
+    assert_published(read.read(&snapshotter), &stats);
 }

@@ -1037,7 +1037,7 @@ fn an_earlier_runs_events_refused_without_a_dead_letter_file_are_counted_dropped
 
     // The next run finds the endpoint refusing them for good, and no dead-letter file.
     let server = FaultServer::start_on(addr);
-    server.script([Fault::Status(400)]);
+    server.always(Some(Fault::Status(400)));
     let sink = builder(&server.url())
         .spool(&spool, 64 << 20)
         .build()

@@ -1,10 +1,13 @@
 //! Each sink's counters published through the `metrics` facade (cargo feature `metrics`).
 //!
-//! The counters stay where they are kept (the sink's stats); the sink's worker thread sets the
-//! metrics to them after every batch, flush and shutdown, and once a second while it waits, so
-//! nothing is counted twice and `emit!` pays nothing for them. The handles are registered with
-//! the recorder installed when the layer is built.
+//! The counters stay where they are kept (the sink's stats); the sink's worker thread brings
+//! the metrics up to them after every batch, flush and shutdown, and once a second while it
+//! waits, so nothing is counted twice and `emit!` pays nothing for them. Counters are raised by
+//! what changed since the last publish (`increment`, which every recorder supports; StatsD's
+//! ignores `absolute`). The handles are registered with the recorder installed when the layer
+//! is built.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -74,16 +77,33 @@ const GAUGES: [(&str, Unit, &str); 4] = [
     ),
 ];
 
+/// A counter and what was published of it; raised to the sink's count by the difference.
+/// Used on the sink's worker thread only.
+struct Raised {
+    counter: Counter,
+    published: Cell<u64>,
+}
+
+impl Raised {
+    fn raise_to(&self, count: u64) {
+        let published = self.published.get();
+        if count > published {
+            self.counter.increment(count - published);
+            self.published.set(count);
+        }
+    }
+}
+
 /// One sink's metric handles.
 pub(super) struct SinkMetrics {
-    received: Counter,
-    sent: Counter,
-    discarded: [Counter; DropReason::ALL.len()],
-    dead_lettered: Counter,
-    recovered: Counter,
-    recovered_dead_lettered: Counter,
-    recovered_dropped: Counter,
-    retried: Counter,
+    received: Raised,
+    sent: Raised,
+    discarded: [Raised; DropReason::ALL.len()],
+    dead_lettered: Raised,
+    recovered: Raised,
+    recovered_dead_lettered: Raised,
+    recovered_dropped: Raised,
+    retried: Raised,
     queue_bytes: Gauge,
     /// Set with the others, for recorders that reset what they read.
     max_queue_bytes: (Gauge, f64),
@@ -105,8 +125,10 @@ impl SinkMetrics {
             Label::from_static_parts("component_kind", "sink"),
         ];
         let with = |extra: &[Label]| -> Vec<Label> { sink.iter().chain(extra).cloned().collect() };
-        let counter =
-            |metric: &'static str, extra: &[Label]| metrics::counter!(metric, with(extra));
+        let counter = |metric: &'static str, extra: &[Label]| Raised {
+            counter: metrics::counter!(metric, with(extra)),
+            published: Cell::new(0),
+        };
         let gauge = |metric: &'static str| metrics::gauge!(metric, with(&[]));
         let [received, sent, discarded, dead_lettered, recovered, retried] = COUNTERS.map(|c| c.0);
         SinkMetrics {
@@ -144,21 +166,21 @@ impl SinkMetrics {
         }
     }
 
-    /// Sets every metric to the sink's counters.
+    /// Brings every metric up to the sink's counters.
     pub(super) fn publish(&self, counters: &SinkCounters) {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        self.received.absolute(load(&counters.emitted));
-        self.sent.absolute(load(&counters.delivered));
+        self.received.raise_to(load(&counters.emitted));
+        self.sent.raise_to(load(&counters.delivered));
         for reason in DropReason::ALL {
-            self.discarded[reason as usize].absolute(counters.dropped_for(reason));
+            self.discarded[reason as usize].raise_to(counters.dropped_for(reason));
         }
-        self.dead_lettered.absolute(load(&counters.dead_lettered));
-        self.recovered.absolute(load(&counters.recovered));
+        self.dead_lettered.raise_to(load(&counters.dead_lettered));
+        self.recovered.raise_to(load(&counters.recovered));
         self.recovered_dead_lettered
-            .absolute(load(&counters.recovered_dead_lettered));
+            .raise_to(load(&counters.recovered_dead_lettered));
         self.recovered_dropped
-            .absolute(load(&counters.recovered_dropped));
-        self.retried.absolute(load(&counters.retried));
+            .raise_to(load(&counters.recovered_dropped));
+        self.retried.raise_to(load(&counters.retried));
         self.queue_bytes.set(load(&counters.queue_bytes) as f64);
         self.max_queue_bytes.0.set(self.max_queue_bytes.1);
         self.spooled.set(load(&counters.spooled) as f64);

@@ -125,6 +125,9 @@ impl Engine {
                         };
                         self.outcomes.unspooled(chunk.counted());
                         self.outcomes.dropped(reason, chunk.counted());
+                    } else {
+                        // An earlier run's: not in this run's `emitted`, but not lost uncounted.
+                        self.outcomes.recovered_dropped(chunk.counted());
                     }
                 }
             }
