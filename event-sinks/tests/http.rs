@@ -1095,3 +1095,52 @@ fn two_sinks_never_share_a_spool_or_a_dead_letter_file() {
         .build()
         .is_ok());
 }
+
+#[test]
+fn poison_events_are_found_however_many_a_batch_holds() {
+    // `"n":1` is in events 1 and 10..=19: one poison event in the first batch, a batch of
+    // nothing but poison in the second, none in the third.
+    let server = FaultServer::start();
+    server.poison("\"n\":1");
+    let dir = tempfile::tempdir().unwrap();
+    let dead_letter = dir.path().join("dead.ndjson");
+    let sink = builder(&server.url())
+        .max_events(10)
+        .linger(Duration::from_secs(60))
+        .concurrency(1)
+        .dead_letter(&dead_letter)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 30);
+    assert!(guard.flush(FLUSH).is_complete());
+    let ok = wait_until(|| stats(&guard).dead_lettered == 11);
+    assert!(
+        ok,
+        "{:?} requests={}",
+        stats(&guard),
+        server.requests().len()
+    );
+    let poison: Vec<u64> = [1].into_iter().chain(10..20).collect();
+    let dead = dead_letters(&dead_letter);
+    let mut dead_numbers = numbers(&dead.iter().map(|d| d["event"].clone()).collect::<Vec<_>>());
+    dead_numbers.sort_unstable();
+    assert_eq!(dead_numbers, poison);
+    let mut delivered = numbers(&server.accepted_events());
+    delivered.sort_unstable();
+    assert_eq!(
+        delivered,
+        (0..30).filter(|n| !poison.contains(n)).collect::<Vec<_>>()
+    );
+    for line in &dead {
+        let reason = line["reason"].as_str().unwrap();
+        assert!(reason.starts_with("poison"), "{reason}");
+    }
+    let stats = stats(&guard);
+    assert_conserved(&stats);
+    // Bounded: far fewer requests than every event's attempts one by one would take.
+    assert!(
+        server.requests().len() < 60,
+        "{} requests",
+        server.requests().len()
+    );
+}

@@ -45,6 +45,16 @@ impl Engine {
             if chunk.isolate {
                 return self.isolate(chunk).await;
             }
+            self.attempt(chunk, self.limits.retry.max_attempts, true)
+                .await
+        })
+    }
+
+    /// Sends one chunk up to `attempts` times. With `judge`, a chunk that kept failing on
+    /// answers while the endpoint took other requests goes on to [`Engine::isolate`];
+    /// without, it comes back exhausted (isolation judges its parts itself).
+    fn attempt(self: &Arc<Self>, chunk: Chunk, attempts: u32, judge: bool) -> Delivery<'_> {
+        Box::pin(async move {
             // Encoding (OTLP above all) and gzip are the engine's heaviest work; on the
             // runtime's blocking threads they never hold up this thread's timers and
             // answers, and with `concurrency` > 1 they run side by side where there are
@@ -177,8 +187,9 @@ impl Engine {
                     }
                 }
                 let closing = self.lock().closing;
-                if closing || attempt >= self.limits.retry.max_attempts {
-                    if !closing
+                if closing || attempt >= attempts {
+                    if judge
+                        && !closing
                         && answered_any
                         && self.successes.load(Ordering::SeqCst) > successes_at_start
                     {
@@ -202,37 +213,66 @@ impl Engine {
     }
 
     /// Delivers a chunk that holds poison: the endpoint answered 500 to it, again and again,
-    /// while it took other requests. Split in halves, each sent with its own attempts; a half
-    /// that keeps failing while the endpoint takes something else (its other half, or other
-    /// batches) is split again, down to the single events that fail, which are dead-lettered
-    /// as poison. If nothing at all gets through meanwhile, the endpoint is failing rather
-    /// than the events, and the halves are left to the rules for an exhausted batch.
+    /// while it took other requests. Split in halves, and each half sent once: a half the
+    /// endpoint takes is delivered, one it answers 500 is split again, down to single events,
+    /// which get every attempt before they are dead-lettered as poison. (The evidence that the
+    /// endpoint works is what brought the chunk here: it took other requests while this one
+    /// failed.) A part that fails without an answer (the endpoint went away) is left to the
+    /// rules for an exhausted batch.
+    /// Finding one poison event in `n` costs about `2 × log2(n)` requests and one event's
+    /// attempts; a batch with many is given up after a budget of rounds (its rest dead-lettered
+    /// as a poison batch), so it never holds the sink for long.
     fn isolate(self: &Arc<Self>, chunk: Chunk) -> Delivery<'_> {
         Box::pin(async move {
-            let Some((first, second)) = chunk.split() else {
-                let fate = Fate::DeadLetter {
-                    status: None,
-                    reason: "poison event: the endpoint kept answering 500 to it while it \
-                             accepted other events"
-                        .into(),
-                    answer: String::new(),
+            self.lock().suspects.remove(&chunk.key);
+            let max_attempts = self.limits.retry.max_attempts;
+            let levels = u64::BITS - (chunk.events.max(1) - 1).leading_zeros();
+            let mut rounds_left = 4 * levels + 3 * max_attempts;
+            let mut suspects = std::collections::VecDeque::from([chunk]);
+            let mut settled = Vec::new();
+            while let Some(part) = suspects.pop_front() {
+                if self.lock().closing {
+                    settled.push((part, Fate::Exhausted { answered: false }));
+                    continue;
+                }
+                let halves = match part.split() {
+                    Some((first, second)) => vec![first, second],
+                    None => vec![part],
                 };
-                return vec![(chunk, fate)];
-            };
-            let successes_at_start = self.successes.load(Ordering::SeqCst);
-            let mut parts = self.deliver(first).await;
-            parts.extend(self.deliver(second).await);
-            if self.lock().closing || self.successes.load(Ordering::SeqCst) == successes_at_start {
-                return parts;
-            }
-            let mut isolated = Vec::with_capacity(parts.len());
-            for (part, fate) in parts {
-                match fate {
-                    Fate::Exhausted { answered: true } => isolated.extend(self.isolate(part).await),
-                    fate => isolated.push((part, fate)),
+                for half in halves {
+                    let single = half.events < 2;
+                    let attempts = if single { max_attempts } else { 1 };
+                    if rounds_left < attempts {
+                        let fate = Fate::DeadLetter {
+                            status: None,
+                            reason: "poison batch: it holds more events the endpoint refuses \
+                                     with 500 than are worth finding one by one"
+                                .into(),
+                            answer: String::new(),
+                        };
+                        settled.push((half, fate));
+                        continue;
+                    }
+                    rounds_left -= attempts;
+                    for (piece, fate) in self.attempt(half, attempts, false).await {
+                        match fate {
+                            Fate::Exhausted { answered: true } if piece.events < 2 => {
+                                let fate = Fate::DeadLetter {
+                                    status: None,
+                                    reason: "poison event: the endpoint kept answering 500 to \
+                                             it while it accepted other events"
+                                        .into(),
+                                    answer: String::new(),
+                                };
+                                settled.push((piece, fate));
+                            }
+                            Fate::Exhausted { answered: true } => suspects.push_back(piece),
+                            fate => settled.push((piece, fate)),
+                        }
+                    }
                 }
             }
-            isolated
+            settled
         })
     }
 

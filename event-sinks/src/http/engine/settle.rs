@@ -10,7 +10,7 @@ use event_core::DropReason;
 use super::super::chunk::Chunk;
 use super::delivery::Fate;
 use super::disk::Refused;
-use super::state::{Origin, SpoolOp, State};
+use super::state::{Origin, SpoolOp, State, MAX_SET_ASIDE};
 use super::Engine;
 
 /// What a part's fate leaves to do, the same wherever the part came from.
@@ -116,7 +116,11 @@ impl Engine {
                     mut chunk,
                     answered,
                 } => {
-                    if answered && !state.set_aside && !state.queue.is_empty() {
+                    let untried = state
+                        .queue
+                        .iter()
+                        .any(|queued| !state.suspects.contains_key(&queued.key));
+                    if answered && state.set_aside < MAX_SET_ASIDE && untried {
                         // The endpoint answers but refuses this one: it may be poison. Set it
                         // aside behind the others and see whether the endpoint takes them.
                         set_aside(state, &mut chunk, successes);
@@ -159,7 +163,7 @@ impl Engine {
                     mut chunk,
                     answered,
                 } => {
-                    if answered && !state.set_aside && spool_has_more {
+                    if answered && state.set_aside == 0 && spool_has_more {
                         // A suspect: behind the others (see `settle_memory`).
                         set_aside(state, &mut chunk, successes);
                         requeue.push(chunk);
@@ -280,7 +284,7 @@ impl Engine {
 /// Marks `chunk` a suspect: it goes behind the others, and if it exhausts its retries again
 /// after the endpoint took another request, it is poison.
 fn set_aside(state: &mut State, chunk: &mut Chunk, successes: u64) {
-    state.set_aside = true;
+    state.set_aside += 1;
     chunk.failures += 1;
     state.suspects.insert(chunk.key.clone(), successes);
 }

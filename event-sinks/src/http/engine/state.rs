@@ -49,9 +49,10 @@ pub(super) struct State {
     pub(super) paused_until: Option<Instant>,
     /// No spool replay before this.
     pub(super) replay_not_before: Option<Instant>,
-    /// Whether a chunk was set aside as a suspected poison batch since the last success: then
-    /// the next chunk that exhausts its retries means the endpoints are down.
-    pub(super) set_aside: bool,
+    /// Chunks set aside as suspected poison batches since the last success. Up to
+    /// `MAX_SET_ASIDE`, a chunk that exhausts its retries on answers is set aside too while
+    /// the queue holds one not yet tried; past it, or with none, the endpoints are down.
+    pub(super) set_aside: u32,
     /// Chunks set aside after exhausting their retries, with `successes` at that moment.
     pub(super) suspects: HashMap<String, u64>,
     /// Spool writes not yet taken by a writer, oldest first.
@@ -60,6 +61,9 @@ pub(super) struct State {
     /// in none of the fields above, so flush and shutdown wait for these too.
     pub(super) writes_pending: usize,
 }
+
+/// The most chunks set aside as suspects between two successes (see `State::set_aside`).
+pub(super) const MAX_SET_ASIDE: u32 = 4;
 
 impl State {
     pub(super) fn new(run: Uuid, spooling: bool) -> State {
@@ -76,7 +80,7 @@ impl State {
             stopped: false,
             paused_until: None,
             replay_not_before: None,
-            set_aside: false,
+            set_aside: 0,
             suspects: HashMap::new(),
             spool_ops: VecDeque::new(),
             writes_pending: 0,
@@ -115,7 +119,7 @@ impl State {
     /// The endpoint took the chunk with `key`: nothing is set aside any more, and the chunk is
     /// no suspect.
     pub(super) fn taken(&mut self, key: &str) {
-        self.set_aside = false;
+        self.set_aside = 0;
         self.suspects.remove(key);
     }
 }
