@@ -406,10 +406,10 @@ mod tests {
         let deep = format!("{}18446744073709551616{}", "[".repeat(200), "]".repeat(200));
         let line = format!(r#"{{{HEAD},"metadata":{{"deep":{deep}}}}}"#);
         assert!(StoredEnvelope::parse(line.as_bytes()).is_err());
-        let fine = format!("{}18446744073709551616{}", "[".repeat(25), "]".repeat(25));
+        let fine = format!("{}18446744073709551616{}", "[".repeat(60), "]".repeat(60));
         let exact = &members(&format!(r#"{{"deep":{fine}}}"#))[0].2;
         let mut inner = exact;
-        for _ in 0..25 {
+        for _ in 0..60 {
             inner = &inner[0];
         }
         assert_eq!(inner, &json!("18446744073709551616"));

@@ -16,6 +16,13 @@ pub(crate) fn to_json_value_exact<T: Serialize + ?Sized>(value: &T) -> Result<Va
     crate::render::depth::limited(value).serialize(ValueSerializer(Wide::Digits))
 }
 
+/// A value read back from its line as JSON, without the nesting bound (the line's parser
+/// bounded it already): integers beyond 64 bits as their digits if `exact`.
+pub(crate) fn stored_to_json_value<T: Serialize + ?Sized>(value: &T, exact: bool) -> Result<Value> {
+    let wide = if exact { Wide::Digits } else { Wide::Double };
+    value.serialize(ValueSerializer(wide))
+}
+
 /// What an integer beyond 64 bits becomes.
 #[derive(Clone, Copy)]
 enum Wide {

@@ -176,7 +176,7 @@ impl<'a> FieldValue<'a> {
         match self.0 {
             Repr::Text(text) => Ok(serde_json::Value::String(text.to_owned())),
             Repr::Stored(StoredValue::Json(value)) => Ok(value.clone()),
-            Repr::Stored(value) => super::value::to_json_value(value),
+            Repr::Stored(value) => super::value::stored_to_json_value(value, false),
             Repr::Value(value) => super::value::to_json_value(value),
             Repr::Context(value) => super::value::to_json_value(value),
         }
@@ -189,7 +189,7 @@ impl<'a> FieldValue<'a> {
     pub fn to_exact_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self.0 {
             Repr::Text(_) | Repr::Stored(StoredValue::Json(_)) => self.to_json_value(),
-            Repr::Stored(value) => super::value::to_json_value_exact(value),
+            Repr::Stored(value) => super::value::stored_to_json_value(value, true),
             Repr::Value(value) => super::value::to_json_value_exact(value),
             Repr::Context(value) => super::value::to_json_value_exact(value),
         }
