@@ -666,13 +666,7 @@ mod tests {
         }
 
         fn newest_segment(dir: &Path) -> Option<PathBuf> {
-            let mut files: Vec<_> = fs::read_dir(dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "spool"))
-                .collect();
-            files.sort();
-            files.pop()
+            super::segment_files(dir).pop()
         }
 
         const MAX_BYTES: u64 = 1 << 20;

@@ -983,6 +983,28 @@ async fn flush_and_shutdown_work_inside_a_one_worker_runtime() {
     assert_eq!(server.accepted_events().len(), 25);
 }
 
+/// A sink given `spool`, and one given `dead_letter`, each fail to build: the error names the
+/// path, and its cause (`source()`) says `cause`.
+fn assert_spool_and_dead_letter_refused(spool: &Path, dead_letter: &Path, cause: &str) {
+    for (sink, path) in [
+        (builder("http://127.0.0.1:9/y").spool(spool, 1 << 20), spool),
+        (
+            builder("http://127.0.0.1:9/y").dead_letter(dead_letter),
+            dead_letter,
+        ),
+    ] {
+        let Err(err) = sink.build() else {
+            panic!("built with `{}`", path.display())
+        };
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        let said = std::error::Error::source(&err)
+            .expect("a cause")
+            .to_string();
+        assert!(said.contains(cause), "{text}: {said}");
+    }
+}
+
 #[test]
 fn a_spool_or_dead_letter_file_on_a_read_only_file_system_is_a_build_error() {
     let Some(disk) = support::tmpfs::Tmpfs::mount(1 << 20) else {
@@ -992,27 +1014,8 @@ fn a_spool_or_dead_letter_file_on_a_read_only_file_system_is_a_build_error() {
     disk.remount("ro");
     let spool = disk.join("spool");
     let dead_letter = disk.join("dead.ndjson");
-    for (sink, path) in [
-        (
-            builder("http://127.0.0.1:9/x").spool(&spool, 1 << 20),
-            &spool,
-        ),
-        (
-            builder("http://127.0.0.1:9/x").dead_letter(&dead_letter),
-            &dead_letter,
-        ),
-    ] {
-        let Err(err) = sink.build() else {
-            panic!("built on a read-only file system")
-        };
-        let text = err.to_string();
-        assert!(text.contains(&path.display().to_string()), "{text}");
-        // The cause, as `source()`.
-        let cause = std::error::Error::source(&err)
-            .expect("a cause")
-            .to_string();
-        assert!(cause.contains("Read-only file system"), "{text}: {cause}");
-    }
+    // The path named, the cause as `source()`.
+    assert_spool_and_dead_letter_refused(&spool, &dead_letter, "Read-only file system");
     disk.remount("rw");
     assert!(builder("http://127.0.0.1:9/x")
         .spool(&spool, 1 << 20)
@@ -1068,25 +1071,7 @@ fn two_sinks_never_share_a_spool_or_a_dead_letter_file() {
         .dead_letter(&dead_letter)
         .build()
         .unwrap();
-    for (second, path) in [
-        (
-            builder("http://127.0.0.1:9/y").spool(&spool, 1 << 20),
-            &spool,
-        ),
-        (
-            builder("http://127.0.0.1:9/y").dead_letter(&dead_letter),
-            &dead_letter,
-        ),
-    ] {
-        let Err(err) = second.build() else {
-            panic!("a second sink took `{}`", path.display())
-        };
-        let cause = std::error::Error::source(&err).unwrap().to_string();
-        assert!(
-            cause.contains("is in use by another sink"),
-            "{err}: {cause}"
-        );
-    }
+    assert_spool_and_dead_letter_refused(&spool, &dead_letter, "is in use by another sink");
     // Free again once the first sink is gone.
     drop(first);
     assert!(builder("http://127.0.0.1:9/y")

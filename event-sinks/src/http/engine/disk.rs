@@ -215,8 +215,9 @@ impl Engine {
 
     /// Dead-letters one refused chunk and counts it: this run's events dead-lettered, or
     /// dropped (`sink_error`) when there is no dead-letter file or it cannot be written; an
-    /// earlier run's as recovered (sent, dead-lettered or dropped). The file gets the whole chunk even after a partial
-    /// success, as the answer does not say which records were rejected.
+    /// earlier run's as recovered (sent, dead-lettered or dropped). The file gets the whole
+    /// chunk even after a partial success, as the answer does not say which records were
+    /// rejected.
     fn record_refused(&self, refused: Refused) {
         let Refused {
             chunk,
