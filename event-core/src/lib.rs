@@ -67,6 +67,7 @@ pub use layer::{EventLayer, EventLayerBuilder};
 pub use model::catalog::{
     catalog, check_catalog, export_schemas, CatalogConflict, CatalogError, ExportError,
 };
+pub use model::error::{CapturedError, MAX_ERROR_CHAIN, UNKNOWN_ERROR_TYPE};
 pub use model::event::Event;
 pub use model::hash_key::{HashKey, HashKeyError, MIN_HASH_KEY_LEN};
 pub use model::kind::EventKind;
@@ -90,6 +91,10 @@ pub use stats::{DropReason, SinkStats, Stats};
 pub mod __private {
     pub use crate::emit::{emit, EmitCallsite};
     pub use crate::model::catalog::CatalogEntry;
+    pub use crate::model::error::{
+        DynErrorField, ErrorRef, ErrorType, ErrorValue, IsErrorField, VisitDynError,
+        VisitNotAnError, VisitStdError,
+    };
     pub use crate::model::fields::{
         DisplayField, EventField, FieldVisitor, OptionField, PlainField, VisitOptionValue,
         VisitPlainField, VisitUnsupportedField, WrittenAsOption,

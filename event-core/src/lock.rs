@@ -418,6 +418,9 @@ fn key_of(name: &str, version: Version) -> String {
 fn treatment_text(treatment: Treatment) -> String {
     match treatment {
         Treatment::Mask { keep_last } => format!("mask(keep_last = {keep_last})"),
+        Treatment::Error {
+            redact_message: true,
+        } => "error(redact_message)".to_owned(),
         other => other.as_str().to_owned(),
     }
 }

@@ -194,10 +194,21 @@ impl Treatment {
     }
 }
 
+/// `#[event(error)]` or `#[event(error(redact_message))]` on a field.
+#[derive(Clone, Copy)]
+pub struct ErrorAttr {
+    /// Whether only the error's types are written.
+    pub redact_message: bool,
+    /// The `error` key's span.
+    pub span: Span,
+}
+
 /// `#[event(...)]` on a field.
 pub struct Field {
     /// The treatment and the key's span.
     pub treatment: Option<(Treatment, Span)>,
+    /// `error`: the field is an error, written as its type, message and sources.
+    pub error: Option<ErrorAttr>,
     pub pii: Option<Span>,
     pub not_sensitive: Option<Span>,
     pub rename: Option<LitStr>,
@@ -214,6 +225,7 @@ impl Field {
         let mut not_sensitive = Attr::none(cx, NOT_SENSITIVE);
         let mut rename = Attr::none(cx, RENAME);
         let mut since = Attr::none(cx, SINCE);
+        let mut error = Attr::none(cx, ERROR);
         let errors_before = cx.error_count();
 
         for attr in event_attrs(cx, &field.attrs) {
@@ -268,6 +280,17 @@ impl Field {
                     if let Some(v) = version_value(cx, SINCE, &meta)? {
                         since.set(&path, v);
                     }
+                } else if path == ERROR {
+                    if let Some(redact_message) = error_value(cx, &meta)? {
+                        let span = path.span();
+                        error.set(
+                            &path,
+                            ErrorAttr {
+                                redact_message,
+                                span,
+                            },
+                        );
+                    }
                 } else {
                     unknown_key(
                         cx,
@@ -287,6 +310,7 @@ impl Field {
 
         Field {
             treatment,
+            error: error.value,
             pii: pii.value,
             not_sensitive: not_sensitive.value,
             rename: rename.value,
@@ -474,6 +498,48 @@ fn parse_version(text: &str) -> Option<(u16, u16)> {
             .flatten()
     };
     Some((part(major)?, part(minor)?))
+}
+
+/// `error` or `error(redact_message)`: whether the message is redacted.
+fn error_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<bool>> {
+    if meta.input.peek(syn::Token![=]) {
+        cx.error_spanned_by(
+            &meta.path,
+            "`error` takes no `=`: write `#[event(error)]`, or `#[event(error(redact_message))]` \
+             to write only the error's types",
+        );
+        skip_value(meta)?;
+        return Ok(None);
+    }
+    if !meta.input.peek(syn::token::Paren) {
+        return Ok(Some(false));
+    }
+    let mut redact_message = Attr::none(cx, REDACT_MESSAGE);
+    let mut ok = true;
+    meta.parse_nested_meta(|inner| {
+        if inner.path == REDACT_MESSAGE {
+            if flag(cx, REDACT_MESSAGE, &inner)? {
+                redact_message.set(&inner.path, ());
+            } else {
+                ok = false;
+            }
+        } else {
+            ok = false;
+            let key = inner.path.to_token_stream().to_string().replace(' ', "");
+            cx.error_spanned_by(
+                &inner.path,
+                format!(
+                    "unknown key `{key}` in `error(...)`. {}The only key is `redact_message`, \
+                     as in `error(redact_message)`, which writes the error's type and its \
+                     sources' types but no message",
+                    did_you_mean(&key, [REDACT_MESSAGE.0])
+                ),
+            );
+            skip_value(&inner)?;
+        }
+        Ok(())
+    })?;
+    Ok(ok.then_some(redact_message.value.is_some()))
 }
 
 /// `mask` or `mask(keep_last = N)` with N in 0..=4.

@@ -17,10 +17,51 @@ pub fn check(cx: &Ctxt, cont: &Container) {
     check_event_name(cx, cont);
     check_kind(cx, cont);
     let mut keys: BTreeMap<String, &Field> = BTreeMap::new();
+    let mut error_field: Option<&Field> = None;
     for field in &cont.fields {
         check_since(cx, cont, field);
+        check_error(cx, field, &mut error_field);
         check_sensitive(cx, field);
         check_key(cx, field, &mut keys);
+    }
+}
+
+/// `error` takes no treatment besides, and an event carries at most one error.
+fn check_error<'a>(cx: &Ctxt, field: &'a Field<'a>, first: &mut Option<&'a Field<'a>>) {
+    let Some(error) = field.attrs.error else {
+        return;
+    };
+    let name = &field.name;
+    if let Some((treatment, span)) = field.attrs.treatment {
+        let instead = match treatment {
+            Treatment::Skip => "to leave the field out, remove `error`".to_owned(),
+            other => format!(
+                "to write only the error's type and its sources' types, without messages, \
+                 write `error(redact_message)` instead of `{}`",
+                other.key()
+            ),
+        };
+        cx.error_at(
+            span,
+            format!(
+                "`{}` cannot be combined with `error` on field `{name}`: `error` already \
+                 decides how the value is written (its type, message and sources); {instead}",
+                treatment.key()
+            ),
+        );
+    }
+    match first {
+        Some(first) => cx.error_at(
+            error.span,
+            format!(
+                "fields `{}` and `{name}` are both `#[event(error)]`, and an event carries one \
+                 error (OTLP writes it as the record's `exception.*` attributes): keep the \
+                 outermost error, whose `source()` chain is written with it, or emit one event \
+                 per error",
+                first.name
+            ),
+        ),
+        None => *first = Some(field),
     }
 }
 
@@ -121,6 +162,9 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
         }
     };
 
+    // `error(redact_message)` writes type names only: nothing of the value's text.
+    let redacted_error = attrs.error.is_some_and(|e| e.redact_message);
+
     if let Some(not_sensitive) = attrs.not_sensitive {
         let conflict = attrs
             .treatment
@@ -141,6 +185,20 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
     if let Some((word, held_by)) = word_in(SECRET_WORDS) {
         let fix = "use `#[event(redact)]` (written as \"[REDACTED]\") or `#[event(skip)]` \
                    (left out), or `#[event(not_sensitive)]` if it is not a secret";
+        if let Some(error) = attrs.error.filter(|_| !redacted_error) {
+            if attrs.pii.is_none() && attrs.treatment.is_none() {
+                cx.error_at(
+                    error.span,
+                    format!(
+                        "error field `{name}` looks like it holds a secret ({} contains \
+                         `{word}`), and an error's message often quotes the value it failed \
+                         on: write `#[event(error(redact_message))]` to write only the types, \
+                         or add `#[event(not_sensitive)]` if its messages hold no secret",
+                        holder(held_by.clone())
+                    ),
+                );
+            }
+        }
         match attrs.treatment {
             Some((Treatment::Redact | Treatment::Skip, _)) => {}
             Some((refused @ (Treatment::Mask { .. } | Treatment::Hash), span)) => {
@@ -158,7 +216,7 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
                     ),
                 );
             }
-            None if attrs.pii.is_none() => cx.error_spanned_by(
+            None if attrs.pii.is_none() && attrs.error.is_none() => cx.error_spanned_by(
                 field.ident,
                 format!(
                     "field `{name}` looks like a secret ({} contains `{word}`), and \
@@ -182,7 +240,23 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
     }
 
     if let Some((word, held_by)) = word_in(PII_WORDS) {
-        if attrs.treatment.is_none() && attrs.pii.is_none() {
+        if let Some(error) = attrs.error.filter(|_| !redacted_error) {
+            if attrs.pii.is_none() && attrs.treatment.is_none() {
+                cx.error_at(
+                    error.span,
+                    format!(
+                        "error field `{name}` looks like it is about personal data ({} \
+                         contains `{word}`), and an error's message often quotes the value it \
+                         failed on: write `#[event(error(redact_message))]` to write only the \
+                         types, `#[event(error, pii)]` to write the messages labelled PII, or \
+                         add `#[event(not_sensitive)]` if its messages hold no personal data",
+                        holder(held_by.clone())
+                    ),
+                );
+            }
+            return;
+        }
+        if attrs.treatment.is_none() && attrs.pii.is_none() && !redacted_error {
             cx.error_spanned_by(
                 field.ident,
                 format!(

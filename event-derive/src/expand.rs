@@ -149,6 +149,10 @@ fn field_schema(field: &Field, ident: &syn::Ident, krate: &syn::Path) -> TokenSt
     let key = field.key();
     let description = option_str(field.doc.as_deref());
     let treatment = match field.attrs.treatment.map(|(t, _)| t) {
+        None if field.attrs.error.is_some() => {
+            let redact_message = field.attrs.error.is_some_and(|e| e.redact_message);
+            quote!(#krate::Treatment::Error { redact_message: #redact_message })
+        }
         None => quote!(#krate::Treatment::None),
         Some(Treatment::Redact) => quote!(#krate::Treatment::Redact),
         Some(Treatment::Mask { keep_last }) => {
@@ -173,7 +177,8 @@ fn field_schema(field: &Field, ident: &syn::Ident, krate: &syn::Path) -> TokenSt
         }
         None => quote!(::core::option::Option::None),
     };
-    let value_schema = if field.attrs.treatment.is_none() {
+    // Treated and error fields have a schema of their own, whatever their type.
+    let value_schema = if field.attrs.treatment.is_none() && field.attrs.error.is_none() {
         // The fields' table is a `static`, where `Self` cannot be named.
         let ty = replace_self(value_type(field), ident);
         // Spanned at the type: a type that is not `Serialize + JsonSchema` is reported there.
@@ -219,6 +224,17 @@ fn visit_field(index: usize, field: &Field, krate: &syn::Path) -> TokenStream {
     // Spanned at the type, so a missing `Display` is reported there.
     let value = Ident::new("__value", ty.span());
     let call = match field.attrs.treatment.map(|(t, _)| t) {
+        None if field.attrs.error.is_some() => {
+            let error = Ident::new("__error", ty.span());
+            let call = quote_spanned!(ty.span()=> #error.__visit_error(__visitor, #schema));
+            quote! {{
+                use #krate::__private::{
+                    VisitDynError as _, VisitNotAnError as _, VisitStdError as _,
+                };
+                let #error = &&#krate::__private::ErrorValue(#value);
+                #call
+            }}
+        }
         None => {
             // Only the call is spanned at the type: a `use` spanned there would make rustc
             // lint it as the user's own import.

@@ -39,7 +39,9 @@ impl Class {
             Class::Secret
         } else if field.attrs.pii.is_some() || contains(PII_WORDS) {
             Class::Pii
-        } else if field.attrs.treatment.is_some() {
+        } else if field.attrs.treatment.is_some()
+            || field.attrs.error.is_some_and(|e| e.redact_message)
+        {
             Class::Sensitive
         } else {
             Class::Public

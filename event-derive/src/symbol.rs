@@ -26,9 +26,21 @@ pub const PII: Symbol = Symbol("pii");
 pub const NOT_SENSITIVE: Symbol = Symbol("not_sensitive");
 pub const RENAME: Symbol = Symbol("rename");
 pub const SINCE: Symbol = Symbol("since");
+pub const ERROR: Symbol = Symbol("error");
+pub const REDACT_MESSAGE: Symbol = Symbol("redact_message");
 
 pub const CONTAINER_KEYS: &[Symbol] = &[NAME, KIND, VERSION, LEVEL, CRATE];
-pub const FIELD_KEYS: &[Symbol] = &[REDACT, MASK, HASH, SKIP, PII, NOT_SENSITIVE, RENAME, SINCE];
+pub const FIELD_KEYS: &[Symbol] = &[
+    REDACT,
+    MASK,
+    HASH,
+    SKIP,
+    ERROR,
+    PII,
+    NOT_SENSITIVE,
+    RENAME,
+    SINCE,
+];
 
 impl PartialEq<Symbol> for Path {
     fn eq(&self, word: &Symbol) -> bool {

@@ -2,10 +2,11 @@
 //! or a tool can list every schema and find two types that claim one name and version with
 //! different fields.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::OnceLock;
 
-use crate::{EventSchema, Version};
+use crate::{EventSchema, Treatment, Version};
 
 /// One registered event type. Submitted by the derive only.
 #[doc(hidden)]
@@ -28,6 +29,33 @@ pub fn catalog() -> impl Iterator<Item = &'static EventSchema> {
     inventory::iter::<CatalogEntry>
         .into_iter()
         .map(|entry| (entry.schema)())
+}
+
+/// The output keys of the `#[event(error)]` fields in `metadata` of the event `name` at
+/// `version`, as this binary defines it; empty for an event it does not define. Read once.
+pub(crate) fn error_keys(name: &str, version: Version) -> &'static [&'static str] {
+    type ErrorKeys = HashMap<&'static str, Vec<(Version, Vec<&'static str>)>>;
+    static ERROR_KEYS: OnceLock<ErrorKeys> = OnceLock::new();
+    let keys = ERROR_KEYS.get_or_init(|| {
+        let mut keys = ErrorKeys::new();
+        for schema in catalog() {
+            let errors: Vec<&'static str> = schema
+                .fields()
+                .iter()
+                .filter(|f| matches!(f.treatment(), Treatment::Error { .. }) && !f.in_envelope())
+                .map(|f| f.key())
+                .collect();
+            if !errors.is_empty() {
+                keys.entry(schema.name())
+                    .or_default()
+                    .push((schema.version(), errors));
+            }
+        }
+        keys
+    });
+    keys.get(name)
+        .and_then(|versions| versions.iter().find(|(v, _)| *v == version))
+        .map_or(&[], |(_, errors)| errors.as_slice())
 }
 
 /// Checks that no two event types in the binary share a name and version with different

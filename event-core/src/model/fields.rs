@@ -1,12 +1,13 @@
 //! How generated code hands an event's fields to the renderers, treatment by treatment.
 //!
 //! The derive writes one `__visit_fields` per event: plain fields go to [`FieldVisitor::value`],
-//! treated ones to `redacted`, `masked` or `hashed`, skipped ones nowhere. Every output
+//! treated ones to `redacted`, `masked` or `hashed`, errors to `error`, skipped ones nowhere. Every output
 //! (metadata, `Debug`, and the pipeline's envelope) is a visitor, so treatments cannot be
 //! forgotten by one of them.
 
 use std::fmt::Display;
 
+use crate::model::error::ErrorRef;
 use crate::FieldSchema;
 
 /// Receives an event's fields. `field` is the field's entry in its event's schema.
@@ -24,6 +25,8 @@ pub trait FieldVisitor {
     );
     /// A `hash` field.
     fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T);
+    /// An `error` field.
+    fn error(&mut self, field: &'static FieldSchema, error: ErrorRef<'_>);
 }
 
 /// A type an event field may have: `serde::Serialize` for the value and

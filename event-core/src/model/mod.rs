@@ -3,6 +3,7 @@
 //! the binary. Nothing here runs at emit time beyond reading what the derive generated.
 
 pub(crate) mod catalog;
+pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod fields;
 pub(crate) mod hash_key;

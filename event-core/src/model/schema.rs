@@ -227,8 +227,12 @@ pub fn build_schema(descriptor: &EventDescriptor) -> EventSchema {
             "class": field.sensitivity.as_str(),
             "treatment": field.treatment.as_str(),
         });
-        if let Treatment::Mask { keep_last } = field.treatment {
-            sensitivity["keep_last"] = keep_last.into();
+        match field.treatment {
+            Treatment::Mask { keep_last } => sensitivity["keep_last"] = keep_last.into(),
+            Treatment::Error { redact_message } => {
+                sensitivity["redact_message"] = redact_message.into();
+            }
+            _ => {}
         }
         property.insert("x-sensitivity".into(), sensitivity);
         if field.in_envelope {
@@ -314,6 +318,39 @@ fn wire_schema(field: &FieldSchema, generator: &mut SchemaGenerator) -> Option<V
             "pattern": format!(r"^\*{{8}}([\s\S]{{{keep_last}}})?$"),
         }),
         Treatment::Hash => json!({ "type": "string", "pattern": HASH_PATTERN }),
+        Treatment::Error { redact_message } => error_schema(redact_message),
+    })
+}
+
+/// The schema of an `#[event(error)]` field's value.
+fn error_schema(redact_message: bool) -> Value {
+    let text = json!({ "type": "string" });
+    let mut properties = Map::new();
+    properties.insert(
+        "type".into(),
+        json!({ "type": "string", "description": "The Rust type of the error." }),
+    );
+    if !redact_message {
+        properties.insert(
+            "message".into(),
+            json!({ "type": "string", "description": "The error's message (its `Display`)." }),
+        );
+    }
+    let chain = if redact_message {
+        "The types of the error's sources, outermost first."
+    } else {
+        "The messages of the error's sources, outermost first."
+    };
+    properties.insert(
+        "chain".into(),
+        json!({ "type": "array", "items": text, "description": chain }),
+    );
+    let required: Vec<&String> = properties.keys().collect();
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
     })
 }
 

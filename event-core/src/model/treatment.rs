@@ -36,10 +36,16 @@ pub enum Treatment {
     Hash,
     /// The field is omitted.
     Skip,
+    /// An `#[event(error)]` field: `{"type", "message", "chain": [source messages…]}`, or with
+    /// `redact_message`, `{"type", "chain": [source types…]}`.
+    Error {
+        /// Whether only the types are written (`#[event(error(redact_message))]`).
+        redact_message: bool,
+    },
 }
 
 impl Treatment {
-    /// The attribute name: `"none"`, `"redact"`, `"mask"`, `"hash"` or `"skip"`.
+    /// The attribute name: `"none"`, `"redact"`, `"mask"`, `"hash"`, `"skip"` or `"error"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Treatment::None => "none",
@@ -47,6 +53,7 @@ impl Treatment {
             Treatment::Mask { .. } => "mask",
             Treatment::Hash => "hash",
             Treatment::Skip => "skip",
+            Treatment::Error { .. } => "error",
         }
     }
 }

@@ -6,6 +6,7 @@ use std::io;
 
 use serde::Serialize;
 
+use crate::model::error::{ErrorJson, ErrorRef};
 use crate::model::fields::{DisplayField, EventField, FieldVisitor};
 use crate::model::treatment::{self, REDACTED};
 use crate::{Event, FieldSchema};
@@ -65,6 +66,11 @@ impl FieldVisitor for DebugVisitor<'_, '_> {
 
     fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, _value: &T) {
         self.out.field(field.key(), &REDACTED);
+    }
+
+    fn error(&mut self, field: &'static FieldSchema, error: ErrorRef<'_>) {
+        self.out
+            .field(field.key(), &AsJson(&ErrorJson::new(field, error)));
     }
 }
 
@@ -165,6 +171,12 @@ impl FieldVisitor for OneField<'_, '_> {
     fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, _value: &T) {
         if field.key() == self.key {
             self.result = fmt::Debug::fmt(REDACTED, self.out);
+        }
+    }
+
+    fn error(&mut self, field: &'static FieldSchema, error: ErrorRef<'_>) {
+        if field.key() == self.key {
+            self.result = fmt::Debug::fmt(&AsJson(&ErrorJson::new(field, error)), self.out);
         }
     }
 }

@@ -15,7 +15,9 @@
 //!   (`source.file`, `http.route`, members sorted);
 //! - `metadata` fields → attributes under their own names (`metadata.<name>` when the name is
 //!   already taken by an envelope attribute); objects become `kvlist_value`, arrays
-//!   `array_value`, integers `int_value` (above `i64::MAX`: `string_value`, exact).
+//!   `array_value`, integers `int_value` (above `i64::MAX`: `string_value`, exact);
+//! - an `#[event(error)]` field → `exception.type`, `exception.message` (left out with
+//!   `redact_message`) and `exception.chain` (an array of strings).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -158,6 +160,13 @@ pub(crate) struct RecordVisitor<'e> {
     /// How many attributes come from the envelope rather than `metadata`.
     envelope_attributes: usize,
 }
+
+/// Where an `#[event(error)]` field goes: OpenTelemetry's exception attributes (semantic
+/// conventions), and `exception.chain` for its sources (messages, or types with
+/// `redact_message`), which the conventions have no attribute for.
+const EXCEPTION_TYPE: &str = "exception.type";
+const EXCEPTION_MESSAGE: &str = "exception.message";
+const EXCEPTION_CHAIN: &str = "exception.chain";
 
 // The field numbers of `LogRecord`, `KeyValue` and `AnyValue` (opentelemetry/proto/logs/v1
 // and common/v1), written in field order as prost writes them.
@@ -332,6 +341,25 @@ impl RecordVisitor<'_> {
         self.encoder.member_key = key;
     }
 
+    /// An `#[event(error)]` field: its members as the `exception.*` attributes (the field's
+    /// own key is not written; an event has one error field).
+    fn exception(&mut self, value: &FieldValue<'_>) -> Result<(), serde_json::Error> {
+        let Value::Object(members) = value.to_exact_json_value()? else {
+            return self.value_attribute(EXCEPTION_TYPE, value);
+        };
+        for (member, key) in [
+            ("type", EXCEPTION_TYPE),
+            ("message", EXCEPTION_MESSAGE),
+            ("chain", EXCEPTION_CHAIN),
+        ] {
+            if let Some(value) = members.get(member) {
+                let any = any_value(value.clone());
+                self.attribute(key, |out| any.encode_raw(out));
+            }
+        }
+        Ok(())
+    }
+
     fn key_taken(&self, key: &str) -> bool {
         self.keys[..self.envelope_attributes]
             .iter()
@@ -390,6 +418,7 @@ impl EnvelopeVisitor for RecordVisitor<'_> {
     fn value(&mut self, key: &str, value: FieldValue<'_>) -> Result<(), serde_json::Error> {
         match self.object {
             None => self.top_level(key, &value),
+            Some(EnvelopeObject::Metadata) if value.is_error() => self.exception(&value),
             Some(EnvelopeObject::Metadata) => {
                 if self.key_taken(key) {
                     self.value_attribute(&format!("metadata.{key}"), &value)

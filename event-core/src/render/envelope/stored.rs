@@ -127,11 +127,20 @@ impl StoredEnvelope {
                     .value(key, FieldValue::stored(value))
                     .map_err(failed)?,
                 Member::Object(object, members) => {
+                    let errors = match object {
+                        EnvelopeObject::Metadata => {
+                            crate::model::catalog::error_keys(&head.name, head.version)
+                        }
+                        _ => &[],
+                    };
                     visitor.begin_object(*object);
                     for (key, value) in members {
-                        visitor
-                            .value(key, FieldValue::stored(value))
-                            .map_err(failed)?;
+                        let value = if errors.contains(&key.as_str()) {
+                            FieldValue::stored_error(value)
+                        } else {
+                            FieldValue::stored(value)
+                        };
+                        visitor.value(key, value).map_err(failed)?;
                     }
                     visitor.end_object();
                 }

@@ -12,6 +12,7 @@ use super::context::ContextValue;
 use super::stored::StoredValue;
 use super::walk::{self, FieldSink, Visit};
 use super::{EnvelopeConfig, Payload, RecordMeta};
+use crate::model::error::ErrorJson;
 use crate::model::treatment::TreatmentContext;
 use crate::{RenderError, Version};
 
@@ -147,6 +148,10 @@ enum Repr<'a> {
     Value(&'a dyn erased_serde::Serialize),
     Context(&'a ContextValue),
     Stored(&'a StoredValue),
+    /// An `#[event(error)]` field.
+    Error(ErrorJson<'a>),
+    /// An `#[event(error)]` field read back.
+    StoredError(&'a StoredValue),
 }
 
 impl<'a> FieldValue<'a> {
@@ -158,12 +163,26 @@ impl<'a> FieldValue<'a> {
         FieldValue(Repr::Stored(value))
     }
 
+    pub(crate) fn stored_error(value: &'a StoredValue) -> Self {
+        FieldValue(Repr::StoredError(value))
+    }
+
+    /// Whether this is an `#[event(error)]` field's value: an object with `type`, `message`
+    /// (unless the field is `error(redact_message)`) and `chain`. Formats with a place of
+    /// their own for errors (OTLP's `exception.*` attributes) write it there.
+    ///
+    /// Read back from a line ([`StoredEnvelope`](super::StoredEnvelope)), a value is known
+    /// as an error when this binary defines the event, with that name and version.
+    pub fn is_error(&self) -> bool {
+        matches!(self.0, Repr::Error(_) | Repr::StoredError(_))
+    }
+
     /// The value if it is a string.
     pub fn as_str(&self) -> Option<&'a str> {
         match self.0 {
             Repr::Text(text) => Some(text),
             Repr::Stored(StoredValue::Json(value)) => value.as_str(),
-            Repr::Stored(_) => None,
+            Repr::Stored(_) | Repr::StoredError(_) | Repr::Error(_) => None,
             Repr::Context(ContextValue::Str(text)) => Some(text),
             Repr::Context(_) | Repr::Value(_) => None,
         }
@@ -175,10 +194,14 @@ impl<'a> FieldValue<'a> {
     pub fn to_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self.0 {
             Repr::Text(text) => Ok(serde_json::Value::String(text.to_owned())),
-            Repr::Stored(StoredValue::Json(value)) => Ok(value.clone()),
-            Repr::Stored(value) => super::value::stored_to_json_value(value, false),
+            Repr::Stored(StoredValue::Json(value))
+            | Repr::StoredError(StoredValue::Json(value)) => Ok(value.clone()),
+            Repr::Stored(value) | Repr::StoredError(value) => {
+                super::value::stored_to_json_value(value, false)
+            }
             Repr::Value(value) => super::value::to_json_value(value),
             Repr::Context(value) => super::value::to_json_value(value),
+            Repr::Error(error) => super::value::to_json_value(&error),
         }
     }
 
@@ -188,8 +211,13 @@ impl<'a> FieldValue<'a> {
     /// bits wide, such as OTLP.
     pub fn to_exact_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self.0 {
-            Repr::Text(_) | Repr::Stored(StoredValue::Json(_)) => self.to_json_value(),
-            Repr::Stored(value) => super::value::stored_to_json_value(value, true),
+            Repr::Text(_)
+            | Repr::Error(_)
+            | Repr::Stored(StoredValue::Json(_))
+            | Repr::StoredError(StoredValue::Json(_)) => self.to_json_value(),
+            Repr::Stored(value) | Repr::StoredError(value) => {
+                super::value::stored_to_json_value(value, true)
+            }
             Repr::Value(value) => super::value::to_json_value_exact(value),
             Repr::Context(value) => super::value::to_json_value_exact(value),
         }
@@ -209,9 +237,10 @@ impl Serialize for Unbounded<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 .0 {
             Repr::Text(text) => serializer.serialize_str(text),
-            Repr::Stored(value) => value.serialize(serializer),
+            Repr::Stored(value) | Repr::StoredError(value) => value.serialize(serializer),
             Repr::Value(value) => erased_serde::serialize(value, serializer),
             Repr::Context(value) => value.serialize(serializer),
+            Repr::Error(error) => error.serialize(serializer),
         }
     }
 }
@@ -270,6 +299,10 @@ impl FieldSink for Erased<'_> {
 
     fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {
         self.0.value(key, FieldValue::text(text))
+    }
+
+    fn error(&mut self, key: &str, error: ErrorJson<'_>) -> serde_json::Result<()> {
+        self.0.value(key, FieldValue(Repr::Error(error)))
     }
 }
 

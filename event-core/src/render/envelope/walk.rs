@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::context::{ContextValue, CONTEXT_OBJECTS};
 use super::view::{EnvelopeHead, EnvelopeObject};
 use super::{EnvelopeConfig, RecordMeta, ResourceKey, SOURCE_FIELDS};
+use crate::model::error::{ErrorJson, ErrorRef};
 use crate::model::fields::{DisplayField, EventField, FieldVisitor};
 use crate::model::treatment::{self, TreatmentContext, REDACTED};
 use crate::render::metadata::DISPLAY_FAILED;
@@ -20,6 +21,10 @@ pub(crate) trait FieldSink {
     fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()>;
     /// A text value: treated text (redacted, masked, hashed) or a call site's string.
     fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()>;
+    /// An `#[event(error)]` field's value.
+    fn error(&mut self, key: &str, error: ErrorJson<'_>) -> serde_json::Result<()> {
+        self.value(key, &error)
+    }
 }
 
 /// What the walk hands its parts to. Generic, so the NDJSON line is written without
@@ -238,6 +243,15 @@ impl<V: FieldSink> FieldVisitor for Fields<'_, '_, V> {
                 field,
                 hashed.as_ref().map(|text| text.as_str()).map_err(|e| *e),
             );
+        }
+    }
+
+    fn error(&mut self, field: &'static FieldSchema, error: ErrorRef<'_>) {
+        if self.wants(field) {
+            self.error = self
+                .visitor
+                .error(field.key(), ErrorJson::new(field, error))
+                .err();
         }
     }
 }
