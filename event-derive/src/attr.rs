@@ -368,7 +368,11 @@ fn unknown_key(
     let key = meta.path.to_token_stream().to_string().replace(' ', "");
     let keys: Vec<&'static str> = here.iter().map(|k| k.0).collect();
     let meant = closest(&key, keys.iter().copied());
-    let msg = if there.iter().any(|k| meta.path == *k) {
+    let msg = if meta.path == ERROR && here == CONTAINER_KEYS {
+        "`error` cannot be used on the struct; it marks the field that holds an error, \
+         `#[event(error)]`. For an event that reports a failure, write `kind = \"error\"`"
+            .to_owned()
+    } else if there.iter().any(|k| meta.path == *k) {
         format!("`{key}` cannot be used on {here_name}; it belongs on {there_name}")
     } else {
         format!(
@@ -518,10 +522,15 @@ fn error_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<bool>> {
     let mut ok = true;
     meta.parse_nested_meta(|inner| {
         if inner.path == REDACT_MESSAGE {
-            if flag(cx, REDACT_MESSAGE, &inner)? {
-                redact_message.set(&inner.path, ());
-            } else {
+            if inner.input.peek(syn::Token![=]) || inner.input.peek(syn::token::Paren) {
                 ok = false;
+                cx.error_spanned_by(
+                    &inner.path,
+                    "`redact_message` takes no value: write `#[event(error(redact_message))]`",
+                );
+                skip_value(&inner)?;
+            } else {
+                redact_message.set(&inner.path, ());
             }
         } else {
             ok = false;

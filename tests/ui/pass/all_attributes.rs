@@ -40,7 +40,50 @@ pub struct UserLoginAttempt {
     pub note: Option<String>,
 }
 
+/// Every form of `error`.
+#[derive(Event)]
+#[event(kind = "error", version = "1.2")]
+pub struct TokenRefreshFailed {
+    /// A secret word in the name: only the types are written.
+    #[event(error(redact_message))]
+    pub token_error: std::io::Error,
+}
+
+#[derive(Event)]
+#[event(kind = "error", version = "1.2")]
+pub struct InviteFailed {
+    /// A PII word in the name, its messages labelled.
+    #[event(error, pii, rename = "email_error")]
+    pub error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+#[derive(Event)]
+#[event(kind = "error", version = "1.2")]
+pub struct SyncFailed {
+    pub attempt: u32,
+    /// Optional, added later.
+    #[event(error, since = "1.2")]
+    pub error: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+#[derive(Event)]
+#[event(kind = "error")]
+pub struct CardCheckFailed {
+    #[event(error, not_sensitive)]
+    pub card_error: event_core::CapturedError,
+}
+
 fn main() {
+    assert_eq!(
+        TokenRefreshFailed::schema().fields()[0].treatment(),
+        Treatment::Error { redact_message: true }
+    );
+    assert_eq!(InviteFailed::schema().fields()[0].key(), "email_error");
+    assert!(SyncFailed::schema().fields()[1].optional());
+    assert_eq!(
+        CardCheckFailed::schema().fields()[0].sensitivity(),
+        event_core::Sensitivity::Public
+    );
     assert_eq!(UserLoginAttempt::NAME, "user_login_attempted");
     assert_eq!(UserLoginAttempt::VERSION, Version::new(1, 1));
     assert_eq!(UserLoginAttempt::KIND, EventKind::Security);

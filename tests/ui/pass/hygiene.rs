@@ -31,6 +31,8 @@ mod shadowing {
         pub password: ::std::string::String,
         #[event(skip)]
         pub raw: ::std::vec::Vec<u8>,
+        #[event(error)]
+        pub error: ::core::option::Option<::std::io::Error>,
     }
 
     pub fn check() {
@@ -41,6 +43,7 @@ mod shadowing {
             email: "a@b.c".into(),
             password: "p".into(),
             raw: ::std::vec::Vec::new(),
+            error: ::core::option::Option::Some(::std::io::Error::other("disk full")),
         };
         ::std::println!("{order:?}");
         let _ = <OrderPlaced as ::event_core::Event>::schema();
