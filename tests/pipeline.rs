@@ -196,6 +196,97 @@ fn other_layers_and_sinks_never_see_a_secret() {
     assert_eq!(stdout.text().lines().count(), 8, "{}", stdout.text());
 }
 
+/// Every kind of value another layer can be shown.
+#[derive(Event)]
+#[event(kind = "business")]
+struct CheckoutCompleted {
+    items: u32,
+    total: f64,
+    refund: i64,
+    express: bool,
+    currency: String,
+    code: &'static str,
+    tags: Vec<String>,
+    coupon: Option<String>,
+    gift_note: Option<String>,
+    #[event(redact)]
+    voucher_secret: String,
+    #[event(mask)]
+    card_number: String,
+    #[event(hash)]
+    email: String,
+    #[event(error)]
+    warning: Option<std::io::Error>,
+}
+
+#[test]
+fn the_fmt_json_layer_sees_typed_treated_values() {
+    let fmt_json = SharedBuffer::default();
+    let memory = MemorySink::new();
+    let (layer, guard) = EventLayer::builder()
+        .hash_key("k1", [9u8; 32])
+        .sink(memory.clone())
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(fmt_json.clone()),
+        )
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        emit!(CheckoutCompleted {
+            items: 3,
+            total: 19.5,
+            refund: -4,
+            express: true,
+            currency: "EUR".into(),
+            code: "X-1",
+            tags: vec!["gift".into(), "eu".into()],
+            coupon: None,
+            gift_note: Some("for \"you\"".into()),
+            voucher_secret: "canary-voucher".into(),
+            card_number: "4111111111111111".into(),
+            email: "canary@example.com".into(),
+            warning: Some(std::io::Error::other("disk nearly full")),
+        });
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let line: serde_json::Value = serde_json::from_str(fmt_json.text().trim()).unwrap();
+    let fields = &line["fields"];
+    assert_eq!(
+        fields,
+        &serde_json::json!({
+            "event.name": "checkout_completed",
+            "event.version": "1.0",
+            "items": 3,
+            "total": 19.5,
+            "refund": -4,
+            "express": true,
+            "currency": "EUR",
+            "code": "X-1",
+            // Structured values as their JSON text.
+            "tags": r#"["gift","eu"]"#,
+            "gift_note": "for \"you\"",
+            "voucher_secret": "[REDACTED]",
+            "card_number": "********1111",
+            // Another layer has no hash key: a hash without one would leak.
+            "email": "[REDACTED]",
+            "warning": r#"{"type":"std::io::error::Error","message":"disk nearly full","chain":[]}"#,
+        }),
+        "`coupon` is `None`: left out"
+    );
+    // The event's own sinks are unchanged: typed JSON.
+    let envelope = &memory.events()[0];
+    assert_eq!(envelope["metadata"]["express"], true);
+    assert_eq!(envelope["metadata"]["tags"][1], "eu");
+    assert_eq!(
+        envelope["metadata"]["warning"]["message"],
+        "disk nearly full"
+    );
+}
+
 #[test]
 fn drop_newest_under_overload_conserves_and_reports() {
     let sink = MemorySink::new();

@@ -100,7 +100,9 @@ pub mod __private {
         VisitPlainField, VisitUnsupportedField, WrittenAsOption,
     };
     pub use crate::model::schema::{build_schema, field_schema, EventDescriptor};
-    pub use crate::render::debug::{debug_event, FieldDebug};
+    pub use crate::render::debug::{
+        debug_event, FieldText, TracingDirect, TracingField, TracingText, TracingValue,
+    };
     pub use inventory;
     pub use std::sync::OnceLock;
     pub use tracing::Level;

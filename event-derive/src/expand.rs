@@ -49,6 +49,19 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
         .map(|field| field.key())
         .collect();
 
+    let emitted: Vec<&Field> = cont
+        .fields
+        .iter()
+        .filter(|field| !matches!(field.attrs.treatment, Some((Treatment::Skip, _))))
+        .collect();
+    let tracing_names: Vec<Ident> = (0..emitted.len())
+        .map(|i| format_ident!("__field{}", i))
+        .collect();
+    let tracing_bindings = emitted.iter().zip(&tracing_names).map(|(field, name)| {
+        let value = tracing_value(field, krate);
+        quote!(let #name: #krate::__private::TracingValue<'_, Self> = #value;)
+    });
+
     // An event that is also `serde::Serialize` would print its secrets through any serde
     // serializer (serde_json, a `tracing` layer's `valuable`, a logging macro): refused here,
     // at compile time, with the way out.
@@ -109,15 +122,14 @@ pub fn expand(cont: &Container, krate: &syn::Path) -> TokenStream {
                     &["event.name", "event.version", #(#emitted_keys),*];
 
                 fn __dispatch(&self, __metadata: &'static #krate::__private::Metadata<'static>) {
+                    #(#tracing_bindings)*
                     #krate::__private::dispatch_event(__metadata, &[
                         ::core::option::Option::Some(&<Self as #krate::Event>::NAME
                             as &dyn #krate::__private::Value),
                         ::core::option::Option::Some(&#krate::__private::debug_value(
                             ::core::format_args!("{}", <Self as #krate::Event>::VERSION),
                         ) as &dyn #krate::__private::Value),
-                        #(::core::option::Option::Some(&#krate::__private::debug_value(
-                            #krate::__private::FieldDebug::new(self, #emitted_keys),
-                        ) as &dyn #krate::__private::Value)),*
+                        #(#tracing_names.as_value()),*
                     ]);
                 }
             }
@@ -214,6 +226,45 @@ fn replace_self(ty: &syn::Type, ident: &syn::Ident) -> syn::Type {
 /// The type whose value is emitted: `T` for `Option<T>`.
 fn value_type<'a>(field: &'a Field) -> &'a syn::Type {
     field.option_inner.unwrap_or(field.ty)
+}
+
+/// What other `tracing` layers get for one emitted field: a `TracingValue`.
+fn tracing_value(field: &Field, krate: &syn::Path) -> TokenStream {
+    let member = field.ident;
+    let key = field.key();
+    let tracing = quote!(#krate::__private::TracingValue);
+    let present = match field.attrs.treatment.map(|(t, _)| t) {
+        // Written whether the value is there or not, as in every output.
+        Some(Treatment::Redact) => return quote!(#tracing::Text(#krate::REDACTED)),
+        // `Debug` and other layers have no hash key: a hash without one would leak.
+        Some(Treatment::Hash) => quote!(#tracing::Text(#krate::REDACTED)),
+        Some(Treatment::Mask { .. }) => quote!(#tracing::lazy(self, #key)),
+        Some(Treatment::Skip) => unreachable!("skipped fields are not emitted"),
+        None if field.attrs.error.is_some() => quote!(#tracing::lazy(self, #key)),
+        None => quote! {{
+            use #krate::__private::{TracingDirect as _, TracingText as _};
+            (&&#krate::__private::TracingField(__value)).__tracing(self, #key)
+        }},
+    };
+    // Only a plain value is read here; treated ones are read when a layer records them.
+    let plain = field.attrs.treatment.is_none() && field.attrs.error.is_none();
+    let binding = if plain { quote!(__value) } else { quote!(_) };
+    match field.option_inner {
+        Some(ty) => {
+            let option = field.ty;
+            quote! {
+                match <#option as #krate::__private::OptionField<#ty>>::__as_option(&self.#member) {
+                    ::core::option::Option::Some(#binding) => #present,
+                    ::core::option::Option::None => #tracing::Absent,
+                }
+            }
+        }
+        None if plain => quote! {{
+            let __value = &self.#member;
+            #present
+        }},
+        None => present,
+    }
 }
 
 /// The statement that shows one field to the visitor.

@@ -105,52 +105,33 @@ impl fmt::Debug for Unrenderable {
     }
 }
 
-/// One field of an event, shown treated, for other `tracing` layers (`fmt`): computed only if a
-/// layer records it. Hashed fields show `"[REDACTED]"` (the key is the `EventLayer`'s).
-#[doc(hidden)]
-pub struct FieldDebug<'a, E> {
-    event: &'a E,
-    key: &'static str,
-}
-
-impl<'a, E> FieldDebug<'a, E> {
-    pub fn new(event: &'a E, key: &'static str) -> Self {
-        FieldDebug { event, key }
-    }
-}
-
-impl<E: Event> fmt::Debug for FieldDebug<'_, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut visitor = OneField {
-            key: self.key,
-            out: f,
-            result: Ok(()),
-        };
-        // Run for another layer on the emitting thread: a panic must not escape into the app.
-        match crate::caught::catch(|| self.event.__visit_fields(&mut visitor)) {
-            Ok(()) => visitor.result,
-            Err(_) => visitor.out.write_str("<panicked>"),
-        }
-    }
-}
-
-/// Writes the one field with `key`, as `Debug` of its treated JSON value.
+/// Writes the one field with `key`, as [`FieldText`] does.
 struct OneField<'a, 'b> {
     key: &'static str,
     out: &'a mut fmt::Formatter<'b>,
     result: fmt::Result,
 }
 
+impl OneField<'_, '_> {
+    fn write_str(&mut self, text: &str) {
+        self.result = self.out.write_str(text);
+    }
+
+    fn write_value<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.result = write_text(value, self.out);
+    }
+}
+
 impl FieldVisitor for OneField<'_, '_> {
     fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
         if field.key() == self.key {
-            self.result = fmt::Debug::fmt(&AsJson(value), self.out);
+            self.write_value(value);
         }
     }
 
     fn redacted(&mut self, field: &'static FieldSchema) {
         if field.key() == self.key {
-            self.result = fmt::Debug::fmt(REDACTED, self.out);
+            self.write_str(REDACTED);
         }
     }
 
@@ -161,22 +142,116 @@ impl FieldVisitor for OneField<'_, '_> {
         keep_last: u8,
     ) {
         if field.key() == self.key {
-            self.result = match treatment::mask(value, keep_last) {
-                Ok(text) => fmt::Debug::fmt(text.as_str(), self.out),
-                Err(_) => fmt::Debug::fmt(&Unrenderable, self.out),
-            };
+            match treatment::mask(value, keep_last) {
+                Ok(text) => self.write_str(text.as_str()),
+                Err(_) => self.result = fmt::Debug::fmt(&Unrenderable, self.out),
+            }
         }
     }
 
     fn hashed<T: DisplayField + ?Sized>(&mut self, field: &'static FieldSchema, _value: &T) {
         if field.key() == self.key {
-            self.result = fmt::Debug::fmt(REDACTED, self.out);
+            self.write_str(REDACTED);
         }
     }
 
     fn error(&mut self, field: &'static FieldSchema, error: ErrorRef<'_>) {
         if field.key() == self.key {
-            self.result = fmt::Debug::fmt(&AsJson(&ErrorJson::new(field, error)), self.out);
+            self.write_value(&ErrorJson::new(field, error));
         }
+    }
+}
+
+/// One field's value for other `tracing` layers (`fmt`), typed where `tracing` has a type for
+/// it: numbers and booleans as themselves, strings as strings, anything else (and every
+/// treated value) as its text, computed only if a layer records it. Generated code builds one
+/// per emitted field with [`TracingField`].
+#[doc(hidden)]
+pub enum TracingValue<'a, E: Event> {
+    /// A value `tracing` records as it is: a number, a boolean, a string.
+    Direct(&'a dyn tracing_core::field::Value),
+    /// A constant text: a redacted or hashed value (hashed: the key is the `EventLayer`'s).
+    Text(&'static str),
+    /// Any other value, or a treated one: its text, written when recorded.
+    Lazy(tracing_core::field::DisplayValue<FieldText<'a, E>>),
+    /// An `Option` field that is `None`: not recorded.
+    Absent,
+}
+
+impl<'a, E: Event> TracingValue<'a, E> {
+    /// The field with `key` of `event`, as text when a layer records it.
+    pub fn lazy(event: &'a E, key: &'static str) -> Self {
+        TracingValue::Lazy(tracing_core::field::display(FieldText { event, key }))
+    }
+
+    /// What the event's `ValueSet` holds for the field.
+    pub fn as_value(&self) -> Option<&dyn tracing_core::field::Value> {
+        match self {
+            TracingValue::Direct(value) => Some(*value),
+            TracingValue::Text(text) => Some(text),
+            TracingValue::Lazy(value) => Some(value),
+            TracingValue::Absent => None,
+        }
+    }
+}
+
+/// A plain field's value, for [`TracingValue`]: `(&&TracingField(value)).__tracing(..)` picks
+/// [`TracingDirect`] for the types `tracing` records as they are, [`TracingText`] for the rest.
+#[doc(hidden)]
+pub struct TracingField<'a, T: ?Sized>(pub &'a T);
+
+#[doc(hidden)]
+pub trait TracingDirect<'a> {
+    fn __tracing<E: Event>(&self, event: &'a E, key: &'static str) -> TracingValue<'a, E>;
+}
+
+impl<'a, T: tracing_core::field::Value> TracingDirect<'a> for &&TracingField<'a, T> {
+    fn __tracing<E: Event>(&self, _: &'a E, _: &'static str) -> TracingValue<'a, E> {
+        TracingValue::Direct(self.0)
+    }
+}
+
+#[doc(hidden)]
+pub trait TracingText<'a> {
+    fn __tracing<E: Event>(&self, event: &'a E, key: &'static str) -> TracingValue<'a, E>;
+}
+
+impl<'a, T: ?Sized> TracingText<'a> for TracingField<'a, T> {
+    fn __tracing<E: Event>(&self, event: &'a E, key: &'static str) -> TracingValue<'a, E> {
+        TracingValue::lazy(event, key)
+    }
+}
+
+/// One field of an event as text, treated: a value that is a JSON string as that string,
+/// any other as its JSON. For [`TracingValue::Lazy`].
+#[doc(hidden)]
+pub struct FieldText<'a, E> {
+    event: &'a E,
+    key: &'static str,
+}
+
+impl<E: Event> fmt::Display for FieldText<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut visitor = OneField {
+            key: self.key,
+            out: f,
+            result: Ok(()),
+        };
+        match crate::caught::catch(|| self.event.__visit_fields(&mut visitor)) {
+            Ok(()) => visitor.result,
+            Err(_) => visitor.out.write_str("<panicked>"),
+        }
+    }
+}
+
+/// `value` as [`FieldText`] writes it.
+fn write_text<T: Serialize + ?Sized>(value: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let mut json = Vec::new();
+    if crate::render::json::write_json(&mut json, &crate::render::depth::limited(value)).is_err() {
+        return f.write_str("<unserializable>");
+    }
+    match serde_json::from_slice::<serde_json::Value>(&json) {
+        Ok(serde_json::Value::String(text)) => f.write_str(&text),
+        _ => f.write_str(&String::from_utf8_lossy(&json)),
     }
 }

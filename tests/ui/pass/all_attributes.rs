@@ -76,7 +76,9 @@ pub struct CardCheckFailed {
 fn main() {
     assert_eq!(
         TokenRefreshFailed::schema().fields()[0].treatment(),
-        Treatment::Error { redact_message: true }
+        Treatment::Error {
+            redact_message: true
+        }
     );
     assert_eq!(InviteFailed::schema().fields()[0].key(), "email_error");
     assert!(SyncFailed::schema().fields()[1].optional());
