@@ -287,6 +287,66 @@ fn the_fmt_json_layer_sees_typed_treated_values() {
     );
 }
 
+/// An import failed; `cause` holds the user's file name.
+#[derive(Event)]
+#[event(kind = "error")]
+struct ImportFailed {
+    job: u32,
+    #[event(error)]
+    error: std::io::Error,
+    #[event(error(redact_message))]
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+#[test]
+fn error_fields_reach_the_ndjson_lines_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.ndjson");
+    let stdout = SharedBuffer::default();
+    let (layer, guard) = EventLayer::builder()
+        .sink(FileSink::builder(&file).build().unwrap())
+        .sink(StdoutSink::builder().writer(stdout.clone()).build())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let cause: Box<dyn std::error::Error + Send + Sync> =
+            "canary-file.csv: not a number".into();
+        emit!(ImportFailed {
+            job: 1,
+            error: std::io::Error::new(std::io::ErrorKind::InvalidData, "bad row\nat line 3"),
+            cause: Some(cause),
+        });
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    for (what, text) in [
+        ("file", std::fs::read_to_string(&file).unwrap()),
+        ("stdout", stdout.text()),
+    ] {
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "{what}: one line, whatever the messages hold"
+        );
+        assert!(!text.contains("canary"), "{what}: {text}");
+        let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(line["event_type"], "error");
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(
+            line["metadata"],
+            serde_json::json!({
+                "job": 1,
+                "error": {
+                    "type": "std::io::error::Error",
+                    "message": "bad row\nat line 3",
+                    "chain": [],
+                },
+                "cause": { "type": event_core::UNKNOWN_ERROR_TYPE, "chain": [] },
+            }),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn drop_newest_under_overload_conserves_and_reports() {
     let sink = MemorySink::new();

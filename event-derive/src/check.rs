@@ -17,52 +17,40 @@ pub fn check(cx: &Ctxt, cont: &Container) {
     check_event_name(cx, cont);
     check_kind(cx, cont);
     let mut keys: BTreeMap<String, &Field> = BTreeMap::new();
-    let mut error_field: Option<&Field> = None;
     for field in &cont.fields {
         check_since(cx, cont, field);
-        check_error(cx, field, &mut error_field);
+        check_error(cx, field);
         check_sensitive(cx, field);
         check_key(cx, field, &mut keys);
     }
 }
 
-/// `error` takes no treatment besides, and an event carries at most one error.
-fn check_error<'a>(cx: &Ctxt, field: &'a Field<'a>, first: &mut Option<&'a Field<'a>>) {
-    let Some(error) = field.attrs.error else {
+/// `error` takes no treatment besides.
+fn check_error(cx: &Ctxt, field: &Field) {
+    let Some((treatment, span)) = field
+        .attrs
+        .treatment
+        .filter(|_| field.attrs.error.is_some())
+    else {
         return;
     };
-    let name = &field.name;
-    if let Some((treatment, span)) = field.attrs.treatment {
-        let instead = match treatment {
-            Treatment::Skip => "to leave the field out, remove `error`".to_owned(),
-            other => format!(
-                "to write only the error's type and its sources' types, without messages, \
-                 write `error(redact_message)` instead of `{}`",
-                other.key()
-            ),
-        };
-        cx.error_at(
-            span,
-            format!(
-                "`{}` cannot be combined with `error` on field `{name}`: `error` already \
-                 decides how the value is written (its type, message and sources); {instead}",
-                treatment.key()
-            ),
-        );
-    }
-    match first {
-        Some(first) => cx.error_at(
-            error.span,
-            format!(
-                "fields `{}` and `{name}` are both `#[event(error)]`, and an event carries one \
-                 error (OTLP writes it as the record's `exception.*` attributes): keep the \
-                 outermost error, whose `source()` chain is written with it, or emit one event \
-                 per error",
-                first.name
-            ),
+    let instead = match treatment {
+        Treatment::Skip => "to leave the field out, remove `error`".to_owned(),
+        other => format!(
+            "to write only the error's type and its sources' types, without messages, \
+             write `error(redact_message)` instead of `{}`",
+            other.key()
         ),
-        None => *first = Some(field),
-    }
+    };
+    cx.error_at(
+        span,
+        format!(
+            "`{}` cannot be combined with `error` on field `{}`: `error` already decides how \
+             the value is written (its type, message and sources); {instead}",
+            treatment.key(),
+            field.name
+        ),
+    );
 }
 
 fn check_event_name(cx: &Ctxt, cont: &Container) {

@@ -1,6 +1,7 @@
 //! Interop with a real ClickHouse server: 100,000 events through `HttpSink`
 //! with the `ClickHouse` format and gzip land as 100,000 rows with 100,000 distinct event ids,
-//! in the table the README's `CREATE TABLE` makes.
+//! in the table the README's `CREATE TABLE` makes; `#[event(error)]` fields are stored as JSON
+//! inside `metadata`, read back with ClickHouse's JSON functions.
 //!
 //! Needs a server: `scripts/interop.sh` starts one (Debian's `clickhouse-server`, bound to
 //! 127.0.0.1, data in a temp dir) and runs this with `--ignored`; `.ci/run` calls that script.
@@ -121,4 +122,96 @@ fn clickhouse_stores_every_event_once() {
     );
     assert_eq!(leaked.trim(), "0", "a redacted field reached the table");
     println!("ClickHouse rows: {}", counts.trim());
+}
+
+/// What failed under the import: a file that could not be read.
+#[derive(Debug)]
+struct ImportError(std::io::Error);
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("import of contacts.csv failed")
+    }
+}
+
+impl std::error::Error for ImportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// An import failed.
+#[derive(Event)]
+#[event(kind = "error")]
+struct ImportFailed {
+    job: u64,
+    #[event(error)]
+    error: ImportError,
+}
+
+#[test]
+#[ignore = "needs a ClickHouse server; scripts/interop.sh starts one and runs this"]
+fn clickhouse_stores_error_fields_as_json_in_metadata() {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    // A table of its own: the other test drops and fills `events` at the same time.
+    query(&client, "DROP TABLE IF EXISTS error_events");
+    query(
+        &client,
+        &readme_create_table().replacen("CREATE TABLE events", "CREATE TABLE error_events", 1),
+    );
+    let sink = HttpSink::builder(server())
+        .format(HttpFormat::ClickHouse {
+            table: "error_events".into(),
+        })
+        .build()
+        .unwrap();
+    let (layer, guard) = EventLayer::builder()
+        .service("interop")
+        .sink(sink)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for job in 0..10 {
+            emit!(ImportFailed {
+                job,
+                error: ImportError(std::io::Error::other(format!("line {job}: bad \"quote\""))),
+            });
+        }
+    });
+    assert!(guard.flush(Duration::from_secs(60)).is_complete());
+    let stats = guard.stats().sink("http").unwrap().clone();
+    assert_eq!((stats.delivered, stats.pending), (10, 0), "{stats:?}");
+
+    // ClickHouse 18.16 (Debian's) has the `visitParam` functions for JSON in a String column.
+    let rows = query(
+        &client,
+        "SELECT visitParamExtractUInt(metadata, 'job'), event_type, \
+         visitParamExtractString(metadata, 'type'), visitParamExtractRaw(metadata, 'error') \
+         FROM error_events ORDER BY 1 FORMAT TSV",
+    );
+    let rows: Vec<&str> = rows.lines().collect();
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    for (job, row) in rows.iter().enumerate() {
+        let columns: Vec<&str> = row.split('\t').collect();
+        assert_eq!(
+            columns[..3],
+            [job.to_string().as_str(), "error", "interop::ImportError"],
+            "{row}"
+        );
+        // TSV escapes the backslashes of the JSON text.
+        let error: serde_json::Value = serde_json::from_str(&columns[3].replace("\\\\", "\\"))
+            .unwrap_or_else(|err| panic!("{row}: {err}"));
+        assert_eq!(
+            error,
+            serde_json::json!({
+                "type": "interop::ImportError",
+                "message": "import of contacts.csv failed",
+                "chain": [format!("line {job}: bad \"quote\"")],
+            })
+        );
+    }
+    println!("ClickHouse error rows: {} | ...", rows[0]);
 }

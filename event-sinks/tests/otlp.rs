@@ -416,3 +416,127 @@ fn a_warning_in_a_full_success_is_shown_but_never_says_the_sink_is_failing() {
         told.lock().unwrap()
     );
 }
+
+/// What failed under the import: a file that could not be read.
+#[derive(Debug)]
+struct ImportError(std::io::Error);
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("import of contacts.csv failed")
+    }
+}
+
+impl std::error::Error for ImportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// An import failed.
+#[derive(Event)]
+#[event(kind = "error")]
+struct ImportFailed {
+    job: u32,
+    #[event(error)]
+    error: ImportError,
+}
+
+/// An import failed; its messages may quote the user's data. Undoing it failed too.
+#[derive(Event)]
+#[event(kind = "error")]
+struct ImportFailedQuietly {
+    #[event(error(redact_message))]
+    error: ImportError,
+    #[event(error)]
+    rollback_error: std::io::Error,
+}
+
+fn import_error() -> ImportError {
+    ImportError(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "no such file: /home/canary/contacts.csv",
+    ))
+}
+
+#[test]
+fn error_fields_become_the_exception_attributes() {
+    for format in [HttpFormat::OtlpProtobuf, HttpFormat::OtlpJson] {
+        let server = FaultServer::start();
+        let memory = MemorySink::new();
+        let (layer, guard) = EventLayer::builder()
+            .sink(sink(&server.url(), format.clone()).build().unwrap())
+            .sink(memory.clone())
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            emit!(ImportFailed {
+                job: 7,
+                error: import_error(),
+            });
+            emit!(ImportFailedQuietly {
+                error: import_error(),
+                rollback_error: std::io::Error::other("rollback: disk full"),
+            });
+        });
+        assert!(guard.flush(FLUSH).is_complete());
+        assert_eq!(stats(&guard).delivered, 2);
+        let mut records = Vec::new();
+        for request in server.requests() {
+            let decoded = match format {
+                HttpFormat::OtlpProtobuf => ExportLogsServiceRequest::decode(&request.body[..])
+                    .expect("an OTLP protobuf body"),
+                _ => serde_json::from_slice(&request.body).expect("an OTLP/JSON body"),
+            };
+            for resource_logs in decoded.resource_logs {
+                for scope in resource_logs.scope_logs {
+                    records.extend(scope.log_records);
+                }
+            }
+        }
+        assert_eq!(records.len(), 2, "{format:?}");
+        let loud = attributes(&records[0].attributes);
+        assert_eq!(records[0].event_name, "import_failed");
+        assert_eq!(records[0].severity_text, "ERROR");
+        assert_eq!(loud["exception.type"], "otlp::ImportError");
+        assert_eq!(loud["exception.message"], "import of contacts.csv failed");
+        assert_eq!(
+            loud["exception.chain"],
+            json!(["no such file: /home/canary/contacts.csv"])
+        );
+        assert_eq!(loud["job"], 7);
+        assert!(!loud.contains_key("error"), "written once, as exception.*");
+        // The envelope the other sinks write holds the same error, under its key.
+        let envelope = &memory.events()[0]["metadata"]["error"];
+        assert_eq!(envelope["type"], loud["exception.type"]);
+        assert_eq!(envelope["message"], loud["exception.message"]);
+        assert_eq!(envelope["chain"], loud["exception.chain"]);
+
+        let quiet = attributes(&records[1].attributes);
+        assert_eq!(quiet["exception.type"], "otlp::ImportError");
+        assert!(!quiet.contains_key("exception.message"));
+        assert_eq!(quiet["exception.chain"], json!(["std::io::error::Error"]));
+        assert!(!format!("{quiet:?}").contains("canary"));
+        // The first error field is the exception; another is an attribute of its own.
+        assert_eq!(
+            quiet["rollback_error"],
+            json!({"type": "std::io::error::Error", "message": "rollback: disk full", "chain": []})
+        );
+        let keys: Vec<&str> = quiet
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !key.starts_with("source."))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "event_id",
+                "event_type",
+                "event_version",
+                "exception.chain",
+                "exception.type",
+                "rollback_error"
+            ]
+        );
+    }
+}

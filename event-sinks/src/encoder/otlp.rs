@@ -16,8 +16,9 @@
 //! - `metadata` fields → attributes under their own names (`metadata.<name>` when the name is
 //!   already taken by an envelope attribute); objects become `kvlist_value`, arrays
 //!   `array_value`, integers `int_value` (above `i64::MAX`: `string_value`, exact);
-//! - an `#[event(error)]` field → `exception.type`, `exception.message` (left out with
-//!   `redact_message`) and `exception.chain` (an array of strings).
+//! - the first `#[event(error)]` field → `exception.type`, `exception.message` (left out with
+//!   `redact_message`) and `exception.chain` (an array of strings); other error fields are
+//!   `kvlist_value` attributes under their own names.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -135,6 +136,7 @@ impl OtlpEncoder {
             span_id: None,
             object: None,
             envelope_attributes: 0,
+            exception: false,
         }
     }
 }
@@ -159,6 +161,8 @@ pub(crate) struct RecordVisitor<'e> {
     object: Option<EnvelopeObject>,
     /// How many attributes come from the envelope rather than `metadata`.
     envelope_attributes: usize,
+    /// Whether an error field was written as the `exception.*` attributes.
+    exception: bool,
 }
 
 /// Where an `#[event(error)]` field goes: OpenTelemetry's exception attributes (semantic
@@ -341,8 +345,9 @@ impl RecordVisitor<'_> {
         self.encoder.member_key = key;
     }
 
-    /// An `#[event(error)]` field: its members as the `exception.*` attributes (the field's
-    /// own key is not written; an event has one error field).
+    /// The event's first `#[event(error)]` field: its members as the `exception.*` attributes,
+    /// under which the field's own key is not written. Other error fields are attributes of
+    /// their own.
     fn exception(&mut self, value: &FieldValue<'_>) -> Result<(), serde_json::Error> {
         let Value::Object(members) = value.to_exact_json_value()? else {
             return self.value_attribute(EXCEPTION_TYPE, value);
@@ -418,7 +423,10 @@ impl EnvelopeVisitor for RecordVisitor<'_> {
     fn value(&mut self, key: &str, value: FieldValue<'_>) -> Result<(), serde_json::Error> {
         match self.object {
             None => self.top_level(key, &value),
-            Some(EnvelopeObject::Metadata) if value.is_error() => self.exception(&value),
+            Some(EnvelopeObject::Metadata) if value.is_error() && !self.exception => {
+                self.exception = true;
+                self.exception(&value)
+            }
             Some(EnvelopeObject::Metadata) => {
                 if self.key_taken(key) {
                     self.value_attribute(&format!("metadata.{key}"), &value)

@@ -225,6 +225,43 @@ struct DeepDocument {
     doc: Maps,
 }
 
+/// An error with a source.
+#[derive(Debug)]
+struct Wrapped(std::io::Error);
+
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("sync of \"ledger\" failed")
+    }
+}
+
+impl std::error::Error for Wrapped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// An error field, written in full: OTLP writes it as `exception.*`, from the typed event
+/// and, through the catalog, from its line replayed.
+#[derive(Event)]
+#[event(kind = "error")]
+struct SyncFailed {
+    attempt: u32,
+    #[event(error)]
+    error: Wrapped,
+    /// A second error: an attribute of its own in OTLP.
+    #[event(error)]
+    cleanup: Option<std::io::Error>,
+}
+
+/// An error field with its messages redacted.
+#[derive(Event)]
+#[event(kind = "error")]
+struct SyncFailedQuietly {
+    #[event(error(redact_message))]
+    error: Box<dyn std::error::Error + Send + Sync>,
+}
+
 /// For each event: every format's body and both pretty lines, from the typed envelope and
 /// from its line replayed; they must be equal.
 #[derive(Clone, Default)]
@@ -318,6 +355,14 @@ fn typed_envelopes_encode_as_their_lines_replayed() {
         emit!(RawCarried {
             raw: Raw(raw.unwrap())
         });
+        emit!(SyncFailed {
+            attempt: 2,
+            error: Wrapped(std::io::Error::other("connection reset")),
+            cleanup: Some(std::io::Error::other("lock file left behind")),
+        });
+        emit!(SyncFailedQuietly {
+            error: Box::new(Wrapped(std::io::Error::other("connection reset"))),
+        });
         // Every format takes a value at the nesting bound, without panicking.
         emit!(DeepDocument {
             doc: Maps(event_core::MAX_NESTING as u32)
@@ -335,9 +380,11 @@ fn typed_envelopes_encode_as_their_lines_replayed() {
             "cache_warmed",
             "cache_warmed",
             "raw_carried",
+            "sync_failed",
+            "sync_failed_quietly",
             "deep_document"
         ]
     );
     let stats = guard.stats();
-    assert_eq!(stats.sinks[0].delivered, 6, "{stats:?}");
+    assert_eq!(stats.sinks[0].delivered, 8, "{stats:?}");
 }
