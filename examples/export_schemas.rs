@@ -10,18 +10,18 @@
 
 use event_core::Event;
 
-/// Someone tried to log in.
+/// Someone created an account.
 #[derive(Event)]
 #[event(kind = "security", version = "1.1")]
-pub struct UserLoginAttempt {
-    /// Who tried.
+pub struct UserSignedUp {
+    /// Who signed up.
     pub user_id: String,
     /// Their address, keyed-hashed.
     #[event(hash)]
     pub email: String,
-    /// Whether it worked.
-    pub success: bool,
-    /// How they logged in, from version 1.1 on.
+    /// Whether they accepted the newsletter.
+    pub newsletter: bool,
+    /// How they signed up, from version 1.1 on.
     #[event(since = "1.1")]
     pub method: Option<String>,
 }
@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "target/event-schemas".to_owned());
     // Linked into the binary, so the catalog lists them.
-    let _ = (UserLoginAttempt::schema(), PaymentCaptured::schema());
+    let _ = (UserSignedUp::schema(), PaymentCaptured::schema());
     let written = event_core::export_schemas(&dir)?;
     for path in &written {
         println!("{}", path.display());

@@ -60,6 +60,9 @@ pub struct PartnerCallFailed {
     pub partner: String,
     pub status: u16,
     pub retryable: bool,
+    /// Written as its type, message and sources.
+    #[event(error)]
+    pub error: std::io::Error,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -101,6 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             partner: "acme-shipping".into(),
             status: 503,
             retryable: true,
+            error: std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 2 s"),
         });
     });
 
