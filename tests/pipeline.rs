@@ -217,11 +217,16 @@ struct CheckoutCompleted {
     email: String,
     #[event(error)]
     warning: Option<std::io::Error>,
+    ratio: f32,
+    path: std::path::PathBuf,
+    #[event(error(redact_message))]
+    lookup_error: Box<dyn std::error::Error + Send + Sync>,
 }
 
 #[test]
 fn the_fmt_json_layer_sees_typed_treated_values() {
     let fmt_json = SharedBuffer::default();
+    let fmt_text = SharedBuffer::default();
     let memory = MemorySink::new();
     let (layer, guard) = EventLayer::builder()
         .hash_key("k1", [9u8; 32])
@@ -233,6 +238,11 @@ fn the_fmt_json_layer_sees_typed_treated_values() {
             tracing_subscriber::fmt::layer()
                 .json()
                 .with_writer(fmt_json.clone()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(fmt_text.clone()),
         )
         .with(layer);
     tracing::subscriber::with_default(subscriber, || {
@@ -250,6 +260,9 @@ fn the_fmt_json_layer_sees_typed_treated_values() {
             card_number: "4111111111111111".into(),
             email: "canary@example.com".into(),
             warning: Some(std::io::Error::other("disk nearly full")),
+            ratio: 0.1,
+            path: "/tmp/a\nforged line \u{1b}[2J".into(),
+            lookup_error: "no voucher canary-voucher-2".into(),
         });
     });
     assert!(guard.flush(FLUSH).is_complete());
@@ -274,9 +287,26 @@ fn the_fmt_json_layer_sees_typed_treated_values() {
             // Another layer has no hash key: a hash without one would leak.
             "email": "[REDACTED]",
             "warning": r#"{"type":"std::io::error::Error","message":"disk nearly full","chain":[]}"#,
+            // As the sinks write it, not widened to 0.10000000149011612.
+            "ratio": 0.1,
+            // Control characters escaped: text layers write text values as they are.
+            "path": "/tmp/a\\nforged line \\u{1b}[2J",
+            "lookup_error": r#"{"type":"dyn core::error::Error","chain":[]}"#,
         }),
         "`coupon` is `None`: left out"
     );
+    let text = fmt_text.text();
+    assert_eq!(text.lines().count(), 1, "one event, one line: {text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(
+        text.contains("express=true") && text.contains("ratio=0.1 "),
+        "{text}"
+    );
+    for output in [&text, &fmt_json.text()] {
+        for canary in ["canary-voucher", "canary@example.com"] {
+            assert!(!output.contains(canary), "{canary} leaked: {output}");
+        }
+    }
     // The event's own sinks are unchanged: typed JSON.
     let envelope = &memory.events()[0];
     assert_eq!(envelope["metadata"]["express"], true);

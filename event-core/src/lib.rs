@@ -101,7 +101,7 @@ pub mod __private {
     };
     pub use crate::model::schema::{build_schema, field_schema, EventDescriptor};
     pub use crate::render::debug::{
-        debug_event, FieldText, TracingDirect, TracingField, TracingText, TracingValue,
+        debug_event, FieldText, TracingDirect, TracingF32, TracingField, TracingText, TracingValue,
     };
     pub use inventory;
     pub use std::sync::OnceLock;

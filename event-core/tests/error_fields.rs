@@ -288,3 +288,95 @@ fn the_schema_describes_the_error_object_and_rendered_events_match_it() {
         assert!(!validator.is_valid(&extra), "{extra}");
     }
 }
+
+#[test]
+fn the_other_error_shapes_are_named_by_what_they_hold() {
+    // Not `Sync`.
+    #[derive(Event)]
+    #[event(kind = "error")]
+    struct SendOnlyFailed {
+        #[event(error)]
+        error: Box<dyn Error + Send>,
+    }
+    let parse: Box<dyn Error + Send> = Box::new("-".parse::<i8>().unwrap_err());
+    assert_eq!(
+        render_metadata(&SendOnlyFailed { error: parse }, None)["error"]["type"],
+        "core::num::error::ParseIntError"
+    );
+    // A standard error behind an `Arc`, and serde_json's.
+    let json = serde_json::from_str::<u8>("x").unwrap_err();
+    let event = RetryFailed {
+        attempt: 1,
+        retry_error: Some(Arc::new(json)),
+    };
+    assert_eq!(
+        render_metadata(&event, None)["retry_error"]["type"],
+        "serde_json::error::Error"
+    );
+}
+
+/// An error whose `Display` panics.
+#[derive(Debug)]
+struct Explodes;
+impl fmt::Display for Explodes {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("display exploded")
+    }
+}
+impl Error for Explodes {}
+
+#[test]
+fn capturing_an_error_whose_display_panics_does_not_unwind_into_the_app() {
+    let captured = CapturedError::new(&Explodes);
+    let rendered = render_metadata(&RequestFailed { error: captured }, None);
+    assert_eq!(rendered["error"]["message"], "<panicked>");
+}
+
+/// Collects which `metadata` members a replayed line says are errors.
+#[derive(Default)]
+struct Errors {
+    in_metadata: bool,
+    errors: Vec<String>,
+}
+
+impl event_core::envelope::EnvelopeVisitor for Errors {
+    fn head(&mut self, _: &event_core::envelope::EnvelopeHead<'_>) {}
+    fn resource(&mut self, _: event_core::envelope::ResourceKey, _: &str) {}
+    fn value(
+        &mut self,
+        key: &str,
+        value: event_core::envelope::FieldValue<'_>,
+    ) -> Result<(), serde_json::Error> {
+        if self.in_metadata && value.is_error() {
+            self.errors.push(key.to_owned());
+        }
+        Ok(())
+    }
+    fn begin_object(&mut self, object: event_core::envelope::EnvelopeObject) {
+        self.in_metadata = object == event_core::envelope::EnvelopeObject::Metadata;
+    }
+    fn end_object(&mut self) {
+        self.in_metadata = false;
+    }
+}
+
+#[test]
+fn a_line_replayed_by_a_later_minor_version_still_knows_its_error_fields() {
+    // This binary defines `retry_failed` 1.1; lines spooled by 1.0 (the field was added in 1.1,
+    // so it is not there) and by 1.1, and a `2.0` this binary does not know.
+    let errors_in = |version: &str| {
+        let line = format!(
+            r#"{{"timestamp":"2026-11-21T10:30:00.123456Z","event_id":"0193a6f0-0000-7000-8000-000000000001","event_name":"retry_failed","event_type":"error","event_version":"{version}","level":"ERROR","metadata":{{"attempt":1,"retry_error":{{"type":"x","message":"m","chain":[]}}}}}}"#
+        );
+        let mut errors = Errors::default();
+        event_core::envelope::StoredEnvelope::parse(line.as_bytes())
+            .unwrap()
+            .visit(&mut errors)
+            .unwrap();
+        errors.errors
+    };
+    let _ = RetryFailed::schema();
+    assert_eq!(errors_in("1.1"), ["retry_error"]);
+    assert_eq!(errors_in("1.0"), ["retry_error"]);
+    assert!(errors_in("2.0").is_empty());
+}

@@ -25,13 +25,28 @@ pub fn check(cx: &Ctxt, cont: &Container) {
     }
 }
 
-/// `error` takes no treatment besides.
+/// The output keys the envelope writes at its top level, as strings (event-core's
+/// `ENVELOPE_FIELD_KEYS`, which the derive cannot name: event-core depends on it).
+const ENVELOPE_FIELD_KEYS: [&str; 3] = ["user_id", "session_id", "request_id"];
+
+/// `error` takes no treatment besides, and stays inside `metadata`.
 fn check_error(cx: &Ctxt, field: &Field) {
-    let Some((treatment, span)) = field
-        .attrs
-        .treatment
-        .filter(|_| field.attrs.error.is_some())
-    else {
+    let Some(error) = field.attrs.error else {
+        return;
+    };
+    let key = field.key();
+    if ENVELOPE_FIELD_KEYS.contains(&key.as_str()) {
+        cx.error_at(
+            error.span,
+            format!(
+                "error field `{}` would be written as `{key}`, which the envelope keeps at its \
+                 top level for a string id (from the spans, or from an event field): give the \
+                 error another key, such as `rename = \"error\"`",
+                field.name
+            ),
+        );
+    }
+    let Some((treatment, span)) = field.attrs.treatment else {
         return;
     };
     let instead = match treatment {
@@ -171,8 +186,13 @@ fn check_sensitive(cx: &Ctxt, field: &Field) {
     }
 
     if let Some((word, held_by)) = word_in(SECRET_WORDS) {
-        let fix = "use `#[event(redact)]` (written as \"[REDACTED]\") or `#[event(skip)]` \
-                   (left out), or `#[event(not_sensitive)]` if it is not a secret";
+        let fix = if attrs.error.is_some() {
+            "use `#[event(error(redact_message))]` (only the error's types are written), or \
+             `#[event(not_sensitive)]` if its messages hold no secret"
+        } else {
+            "use `#[event(redact)]` (written as \"[REDACTED]\") or `#[event(skip)]` \
+             (left out), or `#[event(not_sensitive)]` if it is not a secret"
+        };
         if let Some(error) = attrs.error.filter(|_| !redacted_error) {
             if attrs.pii.is_none() && attrs.treatment.is_none() {
                 cx.error_at(

@@ -242,8 +242,8 @@ fn tracing_value(field: &Field, krate: &syn::Path) -> TokenStream {
         Some(Treatment::Skip) => unreachable!("skipped fields are not emitted"),
         None if field.attrs.error.is_some() => quote!(#tracing::lazy(self, #key)),
         None => quote! {{
-            use #krate::__private::{TracingDirect as _, TracingText as _};
-            (&&#krate::__private::TracingField(__value)).__tracing(self, #key)
+            use #krate::__private::{TracingDirect as _, TracingF32 as _, TracingText as _};
+            (&&&#krate::__private::TracingField(__value)).__tracing(self, #key)
         }},
     };
     // Only a plain value is read here; treated ones are read when a layer records them.

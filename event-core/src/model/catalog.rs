@@ -32,9 +32,12 @@ pub fn catalog() -> impl Iterator<Item = &'static EventSchema> {
 }
 
 /// The output keys of the `#[event(error)]` fields in `metadata` of the event `name` at
-/// `version`, as this binary defines it; empty for an event it does not define. Read once.
+/// `version`'s major version, as this binary defines it (at any minor: a line spooled at `1.1`
+/// is replayed by a binary at `1.2`; which fields are errors cannot change within a major
+/// version, as the schema lock calls that breaking); empty for an event it does not define.
+/// Read once.
 pub(crate) fn error_keys(name: &str, version: Version) -> &'static [&'static str] {
-    type ErrorKeys = HashMap<&'static str, Vec<(Version, Vec<&'static str>)>>;
+    type ErrorKeys = HashMap<&'static str, Vec<(u16, Vec<&'static str>)>>;
     static ERROR_KEYS: OnceLock<ErrorKeys> = OnceLock::new();
     let keys = ERROR_KEYS.get_or_init(|| {
         let mut keys = ErrorKeys::new();
@@ -45,16 +48,28 @@ pub(crate) fn error_keys(name: &str, version: Version) -> &'static [&'static str
                 .filter(|f| matches!(f.treatment(), Treatment::Error { .. }) && !f.in_envelope())
                 .map(|f| f.key())
                 .collect();
-            if !errors.is_empty() {
-                keys.entry(schema.name())
-                    .or_default()
-                    .push((schema.version(), errors));
+            if errors.is_empty() {
+                continue;
+            }
+            let majors = keys.entry(schema.name()).or_default();
+            match majors
+                .iter_mut()
+                .find(|(major, _)| *major == schema.version().major)
+            {
+                Some((_, known)) => {
+                    for key in errors {
+                        if !known.contains(&key) {
+                            known.push(key);
+                        }
+                    }
+                }
+                None => majors.push((schema.version().major, errors)),
             }
         }
         keys
     });
     keys.get(name)
-        .and_then(|versions| versions.iter().find(|(v, _)| *v == version))
+        .and_then(|majors| majors.iter().find(|(major, _)| *major == version.major))
         .map_or(&[], |(_, errors)| errors.as_slice())
 }
 

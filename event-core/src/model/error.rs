@@ -4,9 +4,10 @@
 //!
 //! Generated code calls `(&&ErrorValue(value)).__visit_error(..)`, and autoref specialization
 //! picks, in this order:
-//! 1. [`VisitStdError`] for a type that implements `std::error::Error`;
-//! 2. [`VisitDynError`] for the boxed trait objects that do not (`Box<dyn Error + Send +
-//!    Sync>`, `Arc<..>`) and [`CapturedError`];
+//! 1. [`VisitDynError`] for the trait objects behind a pointer (`Box<dyn Error + Send (+
+//!    Sync)>`, `Arc<dyn Error + Send + Sync>`, which `Box` does not make an `Error` itself) and
+//!    [`CapturedError`]: their type is read from the error inside;
+//! 2. [`VisitStdError`] for any other type that implements `std::error::Error`;
 //! 3. [`VisitNotAnError`] for anything else: a compile error that says what to write instead.
 
 use std::any::type_name;
@@ -55,14 +56,6 @@ impl<'a> ErrorRef<'a> {
         match self.0 {
             Repr::Live { type_name, error } => type_name.unwrap_or_else(|| dyn_type_name(error)),
             Repr::Captured(captured) => captured.type_name,
-        }
-    }
-
-    /// How many sources [`serialize`](ErrorJson) writes.
-    fn chain_len(&self) -> usize {
-        match self.0 {
-            Repr::Live { error, .. } => sources(error).count(),
-            Repr::Captured(captured) => captured.chain.len(),
         }
     }
 }
@@ -192,7 +185,8 @@ struct Chain<'a> {
 
 impl Serialize for Chain<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.error.chain_len()))?;
+        // No length: a `source()` is user code, and may not answer the same twice.
+        let mut seq = serializer.serialize_seq(None)?;
         match self.error.0 {
             Repr::Live { error, .. } => {
                 for source in sources(error) {
@@ -268,9 +262,9 @@ impl CapturedError {
         };
         CapturedError {
             type_name: type_name.unwrap_or_else(|| dyn_type_name(error)),
-            message: error.to_string(),
+            message: display_text(error),
             chain: sources(error)
-                .map(|source| (dyn_type_name(source), source.to_string()))
+                .map(|source| (dyn_type_name(source), display_text(source)))
                 .collect(),
         }
     }
@@ -278,6 +272,18 @@ impl CapturedError {
     /// The Rust type of the error captured.
     pub fn type_name(&self) -> &'static str {
         self.type_name
+    }
+}
+
+/// `error`'s `Display` text; a `Display` that fails or panics (user code, run on the caller's
+/// thread here) gives a text that says so instead of unwinding into the app.
+fn display_text(error: &(dyn Error + 'static)) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    match crate::caught::catch(|| write!(text, "{error}")) {
+        Ok(Ok(())) => text,
+        Ok(Err(_)) => "<Display failed>".to_owned(),
+        Err(_) => "<panicked>".to_owned(),
     }
 }
 
@@ -397,7 +403,7 @@ impl<T: ErrorType + ?Sized> IsErrorField for ErrorValue<'_, T> {}
 #[diagnostic::on_unimplemented(
     message = "`#[event(error)]` needs an error, and `{Self}` is not one",
     label = "`{Self}` does not implement `std::error::Error`",
-    note = "an error field's type implements `std::error::Error`, or is `Box<dyn std::error::Error + Send + Sync>` or `Arc<dyn std::error::Error + Send + Sync>`",
+    note = "an error field's type implements `std::error::Error`, or is `Box<dyn std::error::Error + Send + Sync>`, `Box<dyn std::error::Error + Send>`, `Arc<dyn std::error::Error + Send + Sync>` or `event_core::CapturedError`",
     note = "for an `anyhow::Error` or an `eyre::Report`, declare the field `Box<dyn std::error::Error + Send + Sync>` and pass `err.into()`, or, to keep the error, declare it `event_core::CapturedError` and pass `CapturedError::from(&*err)`"
 )]
 pub trait ErrorType {}

@@ -62,7 +62,8 @@ impl Treatment {
 ///
 /// The derive decides it from the field's attributes and from the secret and PII words in its
 /// name or output key: `not_sensitive` makes it `Public`; else a secret word makes it `Secret`;
-/// `pii` or a PII word, `Pii`; a treatment, `Sensitive`; anything else is `Public`.
+/// `pii` or a PII word, `Pii`; a treatment or `error(redact_message)`, `Sensitive`; anything else
+/// (a plain `error` field too) is `Public`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Sensitivity {
     /// Nothing sensitive: no sensitive word in the name, or `not_sensitive`.

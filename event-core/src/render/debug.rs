@@ -114,7 +114,7 @@ struct OneField<'a, 'b> {
 
 impl OneField<'_, '_> {
     fn write_str(&mut self, text: &str) {
-        self.result = self.out.write_str(text);
+        self.result = write_escaped(text, self.out);
     }
 
     fn write_value<T: Serialize + ?Sized>(&mut self, value: &T) {
@@ -172,6 +172,8 @@ pub enum TracingValue<'a, E: Event> {
     Direct(&'a dyn tracing_core::field::Value),
     /// A constant text: a redacted or hashed value (hashed: the key is the `EventLayer`'s).
     Text(&'static str),
+    /// An `f32`, as the `f64` its shortest text means.
+    Float(f64),
     /// Any other value, or a treated one: its text, written when recorded.
     Lazy(tracing_core::field::DisplayValue<FieldText<'a, E>>),
     /// An `Option` field that is `None`: not recorded.
@@ -189,23 +191,48 @@ impl<'a, E: Event> TracingValue<'a, E> {
         match self {
             TracingValue::Direct(value) => Some(*value),
             TracingValue::Text(text) => Some(text),
+            TracingValue::Float(value) => Some(value),
             TracingValue::Lazy(value) => Some(value),
             TracingValue::Absent => None,
         }
     }
 }
 
-/// A plain field's value, for [`TracingValue`]: `(&&TracingField(value)).__tracing(..)` picks
-/// [`TracingDirect`] for the types `tracing` records as they are, [`TracingText`] for the rest.
+/// A plain field's value, for [`TracingValue`]: `(&&&TracingField(value)).__tracing(..)` picks
+/// [`TracingF32`] for an `f32`, [`TracingDirect`] for the other types `tracing` records as they
+/// are, [`TracingText`] for the rest (each impl one reference less than the one before, as
+/// method lookup tries the receiver's type first, then each type it dereferences to).
 #[doc(hidden)]
 pub struct TracingField<'a, T: ?Sized>(pub &'a T);
+
+#[doc(hidden)]
+pub trait TracingF32<'a> {
+    fn __tracing<E: Event>(&self, event: &'a E, key: &'static str) -> TracingValue<'a, E>;
+}
+
+impl<'a> TracingF32<'a> for &&TracingField<'a, f32> {
+    fn __tracing<E: Event>(&self, _: &'a E, _: &'static str) -> TracingValue<'a, E> {
+        // `tracing` widens an `f32` as it is (`0.1` → 0.10000000149011612); the sinks write
+        // its shortest text (`0.1`), read here as the `f64` it means.
+        let value = *self.0;
+        let wide = if value.is_finite() {
+            ryu::Buffer::new()
+                .format_finite(value)
+                .parse()
+                .unwrap_or(f64::from(value))
+        } else {
+            f64::from(value)
+        };
+        TracingValue::Float(wide)
+    }
+}
 
 #[doc(hidden)]
 pub trait TracingDirect<'a> {
     fn __tracing<E: Event>(&self, event: &'a E, key: &'static str) -> TracingValue<'a, E>;
 }
 
-impl<'a, T: tracing_core::field::Value> TracingDirect<'a> for &&TracingField<'a, T> {
+impl<'a, T: tracing_core::field::Value> TracingDirect<'a> for &TracingField<'a, T> {
     fn __tracing<E: Event>(&self, _: &'a E, _: &'static str) -> TracingValue<'a, E> {
         TracingValue::Direct(self.0)
     }
@@ -251,7 +278,23 @@ fn write_text<T: Serialize + ?Sized>(value: &T, f: &mut fmt::Formatter<'_>) -> f
         return f.write_str("<unserializable>");
     }
     match serde_json::from_slice::<serde_json::Value>(&json) {
-        Ok(serde_json::Value::String(text)) => f.write_str(&text),
+        Ok(serde_json::Value::String(text)) => write_escaped(&text, f),
         _ => f.write_str(&String::from_utf8_lossy(&json)),
     }
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`): `tracing`'s text formatter
+/// writes a value recorded as text as it is, so a newline or an ANSI escape in a value could
+/// forge a log line or repaint the terminal.
+fn write_escaped(text: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for part in text.split_inclusive(char::is_control) {
+        match part.char_indices().last() {
+            Some((at, c)) if c.is_control() => {
+                f.write_str(&part[..at])?;
+                write!(f, "{}", c.escape_debug())?;
+            }
+            _ => f.write_str(part)?,
+        }
+    }
+    Ok(())
 }
