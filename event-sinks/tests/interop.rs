@@ -6,10 +6,13 @@
 //! Needs a server: `scripts/interop.sh` starts one (Debian's `clickhouse-server`, bound to
 //! 127.0.0.1, data in a temp dir) and runs this with `--ignored`; `.ci/run` calls that script.
 
+mod support;
+
 use std::time::Duration;
 
 use event_core::{emit, Event, EventLayer, Overflow, SinkOptions};
 use event_sinks::{HttpFormat, HttpSink};
+use support::ImportError;
 use tracing_subscriber::prelude::*;
 
 const EVENTS: u64 = 100_000;
@@ -124,22 +127,6 @@ fn clickhouse_stores_every_event_once() {
     println!("ClickHouse rows: {}", counts.trim());
 }
 
-/// What failed under the import: a file that could not be read.
-#[derive(Debug)]
-struct ImportError(std::io::Error);
-
-impl std::fmt::Display for ImportError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("import of contacts.csv failed")
-    }
-}
-
-impl std::error::Error for ImportError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
 /// An import failed.
 #[derive(Event)]
 #[event(kind = "error")]
@@ -198,7 +185,11 @@ fn clickhouse_stores_error_fields_as_json_in_metadata() {
         let columns: Vec<&str> = row.split('\t').collect();
         assert_eq!(
             columns[..3],
-            [job.to_string().as_str(), "error", "interop::ImportError"],
+            [
+                job.to_string().as_str(),
+                "error",
+                std::any::type_name::<ImportError>()
+            ],
             "{row}"
         );
         // TSV escapes the backslashes of the JSON text.
@@ -207,7 +198,7 @@ fn clickhouse_stores_error_fields_as_json_in_metadata() {
         assert_eq!(
             error,
             serde_json::json!({
-                "type": "interop::ImportError",
+                "type": std::any::type_name::<ImportError>(),
                 "message": "import of contacts.csv failed",
                 "chain": [format!("line {job}: bad \"quote\"")],
             })

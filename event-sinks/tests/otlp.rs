@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 use serde_json::{json, Value};
 use support::http_server::{Fault, FaultServer};
+use support::ImportError;
 use tracing_subscriber::prelude::*;
 
 const FLUSH: Duration = Duration::from_secs(30);
@@ -417,22 +418,6 @@ fn a_warning_in_a_full_success_is_shown_but_never_says_the_sink_is_failing() {
     );
 }
 
-/// What failed under the import: a file that could not be read.
-#[derive(Debug)]
-struct ImportError(std::io::Error);
-
-impl std::fmt::Display for ImportError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("import of contacts.csv failed")
-    }
-}
-
-impl std::error::Error for ImportError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
 /// An import failed.
 #[derive(Event)]
 #[event(kind = "error")]
@@ -498,7 +483,7 @@ fn error_fields_become_the_exception_attributes() {
         let loud = attributes(&records[0].attributes);
         assert_eq!(records[0].event_name, "import_failed");
         assert_eq!(records[0].severity_text, "ERROR");
-        assert_eq!(loud["exception.type"], "otlp::ImportError");
+        assert_eq!(loud["exception.type"], std::any::type_name::<ImportError>());
         assert_eq!(loud["exception.message"], "import of contacts.csv failed");
         assert_eq!(
             loud["exception.chain"],
@@ -513,7 +498,10 @@ fn error_fields_become_the_exception_attributes() {
         assert_eq!(envelope["chain"], loud["exception.chain"]);
 
         let quiet = attributes(&records[1].attributes);
-        assert_eq!(quiet["exception.type"], "otlp::ImportError");
+        assert_eq!(
+            quiet["exception.type"],
+            std::any::type_name::<ImportError>()
+        );
         assert!(!quiet.contains_key("exception.message"));
         assert_eq!(quiet["exception.chain"], json!(["std::io::error::Error"]));
         assert!(!format!("{quiet:?}").contains("canary"));

@@ -222,3 +222,19 @@ pub fn sync_failed(panic: bool) -> SyncFailed {
         flaky: Flaky { panic },
     }
 }
+
+/// An error with a source: an import that failed on a file it could not read.
+#[derive(Debug)]
+pub struct ImportError(pub std::io::Error);
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("import of contacts.csv failed")
+    }
+}
+
+impl std::error::Error for ImportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
