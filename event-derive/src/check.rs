@@ -25,9 +25,9 @@ pub fn check(cx: &Ctxt, cont: &Container) {
     }
 }
 
-/// The output keys the envelope writes at its top level, as strings (event-core's
-/// `ENVELOPE_FIELD_KEYS`, which the derive cannot name: event-core depends on it).
-const ENVELOPE_FIELD_KEYS: [&str; 3] = ["user_id", "session_id", "request_id"];
+// `ENVELOPE_FIELD_KEYS`, kept in event-core, which the derive cannot depend on (event-core
+// depends on it).
+include!("../../event-core/src/model/envelope_field_keys.rs");
 
 /// `error` takes no treatment besides, and stays inside `metadata`.
 fn check_error(cx: &Ctxt, field: &Field) {

@@ -26,7 +26,7 @@ use crate::{FieldSchema, Treatment};
 pub const MAX_ERROR_CHAIN: usize = 32;
 
 /// What `type` says of an error whose type cannot be read: the value of a `dyn Error` that is
-/// none of the standard library's errors.
+/// none of the standard library's errors nor `serde_json::Error`.
 pub const UNKNOWN_ERROR_TYPE: &str = "dyn core::error::Error";
 
 /// An error on its way to a visitor: the outermost error and how to name its type.
@@ -67,15 +67,15 @@ fn sources<'a>(
     std::iter::successors(error.source(), |&e| e.source()).take(MAX_ERROR_CHAIN)
 }
 
-/// `name` without the references and smart pointers around it (`&`, `Box<..>`, `Arc<..>`,
-/// `Rc<..>`), or `None` when what is inside is a trait object.
+/// `name` without the references and smart pointers around it (`&`, `Box<..>`, `Arc<..>`), or
+/// `None` when what is inside is a trait object.
 fn concrete_type_name(mut name: &'static str) -> Option<&'static str> {
     loop {
         if let Some(rest) = name.strip_prefix("&mut ").or(name.strip_prefix('&')) {
             name = rest;
             continue;
         }
-        let unwrapped = ["alloc::boxed::Box<", "alloc::sync::Arc<", "alloc::rc::Rc<"]
+        let unwrapped = ["alloc::boxed::Box<", "alloc::sync::Arc<"]
             .iter()
             .find_map(|pointer| name.strip_prefix(pointer)?.strip_suffix('>'));
         match unwrapped {

@@ -9,10 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::model::treatment::REDACTED;
 use crate::{EventKind, Sensitivity, Treatment, Version};
 
-/// Output keys the envelope carries at its top level rather than inside `metadata`: they are
-/// also correlation fields copied from spans, and an event field with one of these keys
-/// overrides the span's value.
-pub const ENVELOPE_FIELD_KEYS: [&str; 3] = ["user_id", "session_id", "request_id"];
+include!("envelope_field_keys.rs");
 
 /// The pattern every hashed value matches (`"[REDACTED]"` when no key was configured).
 pub const HASH_PATTERN: &str = r"^(hmac-sha256:[A-Za-z0-9._-]{1,64}:[0-9a-f]{64}|\[REDACTED\])$";

@@ -140,7 +140,8 @@ pub trait EnvelopeVisitor {
 /// One value of an envelope, already treated: serialize it into any format, or read it
 /// as the JSON value the NDJSON line holds for it.
 #[derive(Clone, Copy)]
-pub struct FieldValue<'a>(Repr<'a>);
+/// The flag says whether it is an `#[event(error)]` field's value.
+pub struct FieldValue<'a>(Repr<'a>, bool);
 
 #[derive(Clone, Copy)]
 enum Repr<'a> {
@@ -150,21 +151,19 @@ enum Repr<'a> {
     Stored(&'a StoredValue),
     /// An `#[event(error)]` field.
     Error(ErrorJson<'a>),
-    /// An `#[event(error)]` field read back.
-    StoredError(&'a StoredValue),
 }
 
 impl<'a> FieldValue<'a> {
     pub(crate) fn text(text: &'a str) -> Self {
-        FieldValue(Repr::Text(text))
+        FieldValue(Repr::Text(text), false)
     }
 
     pub(crate) fn stored(value: &'a StoredValue) -> Self {
-        FieldValue(Repr::Stored(value))
+        FieldValue(Repr::Stored(value), false)
     }
 
     pub(crate) fn stored_error(value: &'a StoredValue) -> Self {
-        FieldValue(Repr::StoredError(value))
+        FieldValue(Repr::Stored(value), true)
     }
 
     /// Whether this is an `#[event(error)]` field's value: an object with `type`, `message`
@@ -172,9 +171,9 @@ impl<'a> FieldValue<'a> {
     /// their own for errors (OTLP's `exception.*` attributes) write it there.
     ///
     /// Read back from a line ([`StoredEnvelope`](super::StoredEnvelope)), a value is known
-    /// as an error when this binary defines the event, with that name and version.
+    /// as an error when this binary defines the event, with that name and major version.
     pub fn is_error(&self) -> bool {
-        matches!(self.0, Repr::Error(_) | Repr::StoredError(_))
+        self.1
     }
 
     /// The value if it is a string.
@@ -182,7 +181,7 @@ impl<'a> FieldValue<'a> {
         match self.0 {
             Repr::Text(text) => Some(text),
             Repr::Stored(StoredValue::Json(value)) => value.as_str(),
-            Repr::Stored(_) | Repr::StoredError(_) | Repr::Error(_) => None,
+            Repr::Stored(_) | Repr::Error(_) => None,
             Repr::Context(ContextValue::Str(text)) => Some(text),
             Repr::Context(_) | Repr::Value(_) => None,
         }
@@ -194,11 +193,8 @@ impl<'a> FieldValue<'a> {
     pub fn to_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self.0 {
             Repr::Text(text) => Ok(serde_json::Value::String(text.to_owned())),
-            Repr::Stored(StoredValue::Json(value))
-            | Repr::StoredError(StoredValue::Json(value)) => Ok(value.clone()),
-            Repr::Stored(value) | Repr::StoredError(value) => {
-                super::value::stored_to_json_value(value, false)
-            }
+            Repr::Stored(StoredValue::Json(value)) => Ok(value.clone()),
+            Repr::Stored(value) => super::value::stored_to_json_value(value, false),
             Repr::Value(value) => super::value::to_json_value(value),
             Repr::Context(value) => super::value::to_json_value(value),
             Repr::Error(error) => super::value::to_json_value(&error),
@@ -211,13 +207,10 @@ impl<'a> FieldValue<'a> {
     /// bits wide, such as OTLP.
     pub fn to_exact_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self.0 {
-            Repr::Text(_)
-            | Repr::Error(_)
-            | Repr::Stored(StoredValue::Json(_))
-            | Repr::StoredError(StoredValue::Json(_)) => self.to_json_value(),
-            Repr::Stored(value) | Repr::StoredError(value) => {
-                super::value::stored_to_json_value(value, true)
+            Repr::Text(_) | Repr::Error(_) | Repr::Stored(StoredValue::Json(_)) => {
+                self.to_json_value()
             }
+            Repr::Stored(value) => super::value::stored_to_json_value(value, true),
             Repr::Value(value) => super::value::to_json_value_exact(value),
             Repr::Context(value) => super::value::to_json_value_exact(value),
         }
@@ -237,7 +230,7 @@ impl Serialize for Unbounded<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 .0 {
             Repr::Text(text) => serializer.serialize_str(text),
-            Repr::Stored(value) | Repr::StoredError(value) => value.serialize(serializer),
+            Repr::Stored(value) => value.serialize(serializer),
             Repr::Value(value) => erased_serde::serialize(value, serializer),
             Repr::Context(value) => value.serialize(serializer),
             Repr::Error(error) => error.serialize(serializer),
@@ -294,7 +287,8 @@ impl<T: Serialize + ?Sized> Serialize for ByRef<'_, T> {
 
 impl FieldSink for Erased<'_> {
     fn value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> serde_json::Result<()> {
-        self.0.value(key, FieldValue(Repr::Value(&ByRef(value))))
+        self.0
+            .value(key, FieldValue(Repr::Value(&ByRef(value)), false))
     }
 
     fn text(&mut self, key: &str, text: &str) -> serde_json::Result<()> {
@@ -302,7 +296,7 @@ impl FieldSink for Erased<'_> {
     }
 
     fn error(&mut self, key: &str, error: ErrorJson<'_>) -> serde_json::Result<()> {
-        self.0.value(key, FieldValue(Repr::Error(error)))
+        self.0.value(key, FieldValue(Repr::Error(error), true))
     }
 }
 
@@ -318,7 +312,7 @@ impl Visit for Erased<'_> {
     }
 
     fn context(&mut self, key: &str, value: &ContextValue) -> serde_json::Result<()> {
-        self.0.value(key, FieldValue(Repr::Context(value)))
+        self.0.value(key, FieldValue(Repr::Context(value), false))
     }
 
     fn begin_object(&mut self, object: EnvelopeObject) {
