@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{outcome, Inputs, USER_AGENT};
+use common::{cpu_ns, outcome, Inputs, USER_AGENT};
 use event_core::{
     emit, Batch, Event, EventGuard, EventLayer, Overflow, Sink, SinkError, SinkOptions,
 };
@@ -494,6 +494,8 @@ struct Row {
     stack: &'static str,
     caller_ns: f64,
     e2e: [f64; 2],
+    /// CPU ns per event of the process, end to end, with 1 and 2 threads.
+    cpu: [f64; 2],
     landed: f64,
     dropped: u64,
     lost: u64,
@@ -521,18 +523,23 @@ fn caller_ns(kind: StackKind, dir: &Path, inputs: &Inputs, bursts: usize) -> f64
     median(&mut per_emit)
 }
 
-/// Events per second for `events` from `threads` threads, until everything has landed; and
-/// what landed.
-fn end_to_end(
-    kind: StackKind,
-    dir: &Path,
-    inputs: &Inputs,
-    events: u64,
-    threads: u64,
-) -> (f64, Landed, u64) {
+/// One end-to-end run: `events` from `threads` threads, until everything has landed.
+struct EndToEnd {
+    /// Events per second.
+    rate: f64,
+    /// The CPU time of the whole process (every thread, user and system) per event, in ns.
+    cpu_ns: f64,
+    landed: Landed,
+    peak_rss: u64,
+}
+
+/// Runs `events` from `threads` threads through a new `kind` stack until everything has
+/// landed.
+fn end_to_end(kind: StackKind, dir: &Path, inputs: &Inputs, events: u64, threads: u64) -> EndToEnd {
     reset_peak_rss();
     let stack = kind.start(dir, &format!("e2e{threads}"));
     let per_thread = events / threads;
+    let cpu = cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
     let start = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..threads {
@@ -548,13 +555,16 @@ fn end_to_end(
     });
     stack.wait(per_thread * threads);
     let elapsed = start.elapsed();
-    let peak = peak_rss();
+    let cpu = cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - cpu;
+    let peak_rss = peak_rss();
     let landed = stack.finish();
-    (
-        per_thread as f64 * threads as f64 / elapsed.as_secs_f64(),
+    let emitted = per_thread as f64 * threads as f64;
+    EndToEnd {
+        rate: emitted / elapsed.as_secs_f64(),
+        cpu_ns: cpu as f64 / emitted,
         landed,
-        peak,
-    )
+        peak_rss,
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -628,8 +638,8 @@ fn main() {
             );
         };
         eprintln!(
-            "{:>15}: caller {:>8.1} ns, e2e {:>10.0} ev/s (1t) {:>10.0} ev/s (2t), landed {:.3}",
-            row.stack, row.caller_ns, row.e2e[0], row.e2e[1], row.landed
+            "{:>15}: caller {:>8.1} ns, e2e {:>10.0} ev/s (1t) {:>10.0} ev/s (2t), CPU {:>6.0} ns/event (1t), landed {:.3}",
+            row.stack, row.caller_ns, row.e2e[0], row.e2e[1], row.cpu[0], row.landed
         );
         rows.push(row);
     }
@@ -652,28 +662,32 @@ fn main() {
 
 fn measure(kind: StackKind, dir: &Path, inputs: &Inputs, events: u64, bursts: usize) -> Row {
     let caller = caller_ns(kind, dir, inputs, bursts);
-    let (e2e1, landed, peak1) = end_to_end(kind, dir, inputs, events, 1);
-    let (e2e2, landed2, peak2) = end_to_end(kind, dir, inputs, events, 2);
+    let one = end_to_end(kind, dir, inputs, events, 1);
+    let two = end_to_end(kind, dir, inputs, events, 2);
+    let lost = |run: &EndToEnd| events - run.landed.lines.min(events);
     Row {
         stack: kind.name(),
         caller_ns: caller,
-        e2e: [e2e1, e2e2],
-        landed: landed.lines as f64 / events as f64,
-        dropped: landed.dropped + landed2.dropped,
-        lost: (events - landed.lines.min(events)) + (events - landed2.lines.min(events)),
-        bytes_per_event: landed.bytes as f64 / landed.lines.max(1) as f64,
-        peak_rss: peak1.max(peak2),
+        e2e: [one.rate, two.rate],
+        cpu: [one.cpu_ns, two.cpu_ns],
+        landed: one.landed.lines as f64 / events as f64,
+        dropped: one.landed.dropped + two.landed.dropped,
+        lost: lost(&one) + lost(&two),
+        bytes_per_event: one.landed.bytes as f64 / one.landed.lines.max(1) as f64,
+        peak_rss: one.peak_rss.max(two.peak_rss),
     }
 }
 
 impl Row {
     fn to_line(&self) -> String {
         format!(
-            "{} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {}",
             self.stack,
             self.caller_ns,
             self.e2e[0],
             self.e2e[1],
+            self.cpu[0],
+            self.cpu[1],
             self.landed,
             self.dropped,
             self.lost,
@@ -693,11 +707,12 @@ impl Row {
             stack,
             caller_ns: f[1].parse().unwrap(),
             e2e: [f[2].parse().unwrap(), f[3].parse().unwrap()],
-            landed: f[4].parse().unwrap(),
-            dropped: f[5].parse().unwrap(),
-            lost: f[6].parse().unwrap(),
-            bytes_per_event: f[7].parse().unwrap(),
-            peak_rss: f[8].parse().unwrap(),
+            cpu: [f[4].parse().unwrap(), f[5].parse().unwrap()],
+            landed: f[6].parse().unwrap(),
+            dropped: f[7].parse().unwrap(),
+            lost: f[8].parse().unwrap(),
+            bytes_per_event: f[9].parse().unwrap(),
+            peak_rss: f[10].parse().unwrap(),
         }
     }
 }
@@ -710,15 +725,17 @@ fn table(rows: &[Row], disabled: f64, events: u64) -> String {
     out.push_str(&format!(
         "Comparison, {events} events per end-to-end run, {cpus} CPUs, allocator: {ALLOCATOR_NAME}; one run, each stack in its own child process.\n\n"
     ));
-    out.push_str("| stack | caller ns/emit | e2e ev/s 1t | e2e ev/s 2t | landed/emitted | dropped (counted) | lost | bytes/event | peak RSS MiB |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| stack | caller ns/emit | e2e ev/s 1t | e2e ev/s 2t | CPU ns/event 1t | CPU ns/event 2t | landed/emitted | dropped (counted) | lost | bytes/event | peak RSS MiB |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.1} | {:.0} | {:.0} | {:.3} | {} | {} | {:.0} | {:.1} |\n",
+            "| {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {} | {} | {:.0} | {:.1} |\n",
             r.stack,
             r.caller_ns,
             r.e2e[0],
             r.e2e[1],
+            r.cpu[0],
+            r.cpu[1],
             r.landed,
             r.dropped,
             r.lost,
@@ -747,6 +764,10 @@ fn table(rows: &[Row], disabled: f64, events: u64) -> String {
         out.push_str(&format!(
             "| {name} e2e / L e2e (2t) | {:.2} | ≥ 1.0 |\n",
             r.e2e[1] / l.e2e[1]
+        ));
+        out.push_str(&format!(
+            "| {name} CPU per event / L's (1t) | {:.2} | ≤ 1.5 |\n",
+            r.cpu[0] / l.cpu[0]
         ));
     }
     let drop = find("ours-file-drop");

@@ -64,6 +64,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "common/mod.rs"]
+mod common;
+
 use bytes::Bytes;
 use criterion::Criterion;
 use event_core::http::RequestContextLayer;
@@ -223,19 +226,6 @@ impl Output {
     }
 }
 
-/// The CPU time of `clock` (`CLOCK_THREAD_CPUTIME_ID`: this thread; `CLOCK_PROCESS_CPUTIME_ID`:
-/// all threads of the process), in ns.
-fn cpu_ns(clock: libc::clockid_t) -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec; both clocks exist on Linux.
-    let ok = unsafe { libc::clock_gettime(clock, &mut now) } == 0;
-    assert!(ok, "clock_gettime");
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
 /// One criterion sample: its requests, and what they took.
 struct Sample {
     requests: u64,
@@ -321,17 +311,20 @@ where
     c.bench_function(&format!("request/{stack}"), |b| {
         b.iter_custom(|iters| {
             let (mut caller, mut caller_cpu_ns, mut done) = (Duration::ZERO, 0, 0);
-            let (start, cpu) = (Instant::now(), cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID));
+            let (start, cpu) = (
+                Instant::now(),
+                common::cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
+            );
             while done < iters {
                 let n = BURST.min(iters - done);
                 let (wall, cpu) = runtime.block_on(async {
-                    let cpu = cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID);
+                    let cpu = common::cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID);
                     let start = Instant::now();
                     for _ in 0..n {
                         black_box(one(&mut service).await);
                     }
                     let wall = start.elapsed();
-                    (wall, cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID) - cpu)
+                    (wall, common::cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID) - cpu)
                 });
                 caller += wall;
                 caller_cpu_ns += cpu;
@@ -344,7 +337,7 @@ where
                 caller,
                 caller_cpu_ns,
                 wall: start.elapsed(),
-                cpu_ns: cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - cpu,
+                cpu_ns: common::cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - cpu,
             });
             caller
         })

@@ -1165,3 +1165,134 @@ fn the_app_is_told_once_what_its_counters_show() {
         );
     }
 }
+
+/// Where each `DropProbe` was dropped.
+type DropThreads = std::sync::Arc<std::sync::Mutex<Vec<thread::ThreadId>>>;
+
+/// A field that records the thread it is dropped on.
+struct DropProbe(DropThreads);
+
+impl serde::Serialize for DropProbe {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("probe")
+    }
+}
+
+impl schemars::JsonSchema for DropProbe {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DropProbe".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(thread::current().id());
+    }
+}
+
+#[derive(Event)]
+#[event(kind = "system_event")]
+struct CacheEntryEvicted {
+    probe: DropProbe,
+}
+
+#[test]
+fn written_events_are_freed_on_the_thread_that_emitted_them() {
+    // glibc's allocator makes a worker that frees an emitting thread's memory wait on that
+    // thread's arena lock; the events go back to be freed where they were allocated.
+    let (first, second) = (MemorySink::named("first"), MemorySink::named("second"));
+    let (layer, guard) = EventLayer::builder()
+        .sink(first.clone())
+        .sink(second.clone())
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let drops = DropThreads::default();
+    let evicted = || CacheEntryEvicted {
+        probe: DropProbe(drops.clone()),
+    };
+    // A thread that ends: what the sinks have written is freed as it exits.
+    let emitter = thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for _ in 0..10 {
+                        emit!(evicted());
+                    }
+                });
+                assert!(guard.flush(FLUSH).is_complete());
+                thread::current().id()
+            })
+            .join()
+            .unwrap()
+    });
+    assert_eq!(first.lines().len(), 10);
+    assert_eq!(second.lines().len(), 10);
+    let dropped_on = |drops: &DropThreads| drops.lock().unwrap().clone();
+    assert_eq!(
+        dropped_on(&drops),
+        vec![emitter; 10],
+        "each freed once, on the thread that emitted it (it ended)"
+    );
+    // A thread that goes on: freed at its next emit.
+    drops.lock().unwrap().clear();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..5 {
+            emit!(evicted());
+        }
+        assert!(guard.flush(FLUSH).is_complete());
+        emit!(evicted());
+    });
+    assert_eq!(dropped_on(&drops), vec![thread::current().id(); 5]);
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(first.lines().len(), 16);
+}
+
+/// A sink that writes nothing until `open` is sent something.
+struct GatedSink(std::sync::mpsc::Receiver<()>);
+
+impl event_core::Sink for GatedSink {
+    fn name(&self) -> String {
+        "gated".into()
+    }
+    async fn write_batch(
+        &mut self,
+        _: &event_core::Batch<'_>,
+    ) -> Result<(), event_core::SinkError> {
+        let _ = self.0.recv();
+        Ok(())
+    }
+}
+
+#[test]
+fn events_of_a_thread_that_ended_before_they_were_written_are_freed() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let (layer, guard) = EventLayer::builder().sink(GatedSink(gate)).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let drops = DropThreads::default();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                for _ in 0..3 {
+                    emit!(CacheEntryEvicted {
+                        probe: DropProbe(drops.clone()),
+                    });
+                }
+            })
+        });
+    });
+    // The emitting thread has ended; the sink now writes its events.
+    for _ in 0..3 {
+        let _ = open.send(());
+    }
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(guard.stats().sinks[0].delivered, 3);
+    assert_eq!(
+        drops.lock().unwrap().len(),
+        3,
+        "freed, by the worker, not kept"
+    );
+}

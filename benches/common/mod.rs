@@ -80,3 +80,16 @@ impl Inputs {
         }
     }
 }
+
+/// The CPU time of `clock` (`CLOCK_THREAD_CPUTIME_ID`: this thread; `CLOCK_PROCESS_CPUTIME_ID`:
+/// all threads of the process), in ns.
+pub fn cpu_ns(clock: libc::clockid_t) -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; both clocks exist on Linux.
+    let ok = unsafe { libc::clock_gettime(clock, &mut now) } == 0;
+    assert!(ok, "clock_gettime");
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}

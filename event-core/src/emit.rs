@@ -233,6 +233,9 @@ pub fn emit<E: Event + Send>(callsite: &'static EmitCallsite, event: E) {
     if !interest.is_always() && !dispatcher::get_default(|current| current.enabled(metadata)) {
         return;
     }
+    // Events this thread emitted earlier and the sinks have written are freed here, where
+    // they were allocated.
+    crate::pipeline::origin::free_returned();
     let claims = Handoff::dispatch(metadata, || event.__dispatch(metadata));
     let Some(first) = claims.first else {
         return;
@@ -365,6 +368,7 @@ impl Claim {
             self.meta,
             payload,
             self.pipeline.size_hints(),
+            crate::pipeline::origin::current(),
         )));
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod events_dropped;
 pub(crate) mod guard;
 #[cfg(feature = "metrics")]
 mod metrics;
+pub(crate) mod origin;
 mod queue;
 pub(crate) mod record;
 pub(crate) mod silence;

@@ -265,6 +265,13 @@ impl SinkQueue {
             if self.shared.try_reserve(bytes) {
                 return true;
             }
+            // While it waits, the thread frees its events the worker has written meanwhile.
+            drop(lock);
+            crate::pipeline::origin::free_returned();
+            lock = self.shared.space.lock().unwrap_or_else(|p| p.into_inner());
+            if self.shared.try_reserve(bytes) {
+                return true;
+            }
             let now = Instant::now();
             if now >= deadline {
                 self.shared.congested.store(true, Ordering::SeqCst);

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use uuid::Uuid;
 
+use crate::pipeline::origin::Origin;
 use crate::render::envelope::context::Correlation;
 use crate::render::envelope::{Envelope, EnvelopeWriter, Payload, RecordMeta, SizeHints};
 use crate::sink::BatchEvent;
@@ -25,6 +26,9 @@ pub(crate) struct Record<P: ?Sized = dyn Payload> {
     /// The envelope, written once for all the layer's sinks when the layer has several.
     // A `Vec`, not a boxed slice: shrinking it would copy every envelope (seen in profiles).
     encoded: OnceLock<Result<Vec<u8>, EncodeError>>,
+    /// The thread that emitted it, which frees it once it is written; `None` for the
+    /// pipeline's own events.
+    pub(crate) origin: Option<Arc<Origin>>,
     payload: P,
 }
 
@@ -48,8 +52,14 @@ impl EncodeError {
 }
 
 impl<P: Payload> Record<P> {
-    /// A record of `payload`, accounted for by its type's last envelope size in `hints`.
-    pub(crate) fn new(meta: RecordMeta, payload: P, hints: &SizeHints) -> Record<P> {
+    /// A record of `payload`, accounted for by its type's last envelope size in `hints`, to be
+    /// freed on `origin` once written.
+    pub(crate) fn new(
+        meta: RecordMeta,
+        payload: P,
+        hints: &SizeHints,
+        origin: Option<Arc<Origin>>,
+    ) -> Record<P> {
         let envelope = payload
             .size_hint(hints)
             .load(Ordering::Relaxed)
@@ -60,6 +70,7 @@ impl<P: Payload> Record<P> {
             meta,
             queue_bytes,
             encoded: OnceLock::new(),
+            origin,
             payload,
         }
     }
@@ -162,6 +173,7 @@ impl Record {
             },
             Mutex::new(event),
             hints,
+            None,
         ))
     }
 }

@@ -114,7 +114,7 @@ impl<S: Sink> Worker<S> {
                     }
                     self.deliver(&records);
                     self.shared.release(&records);
-                    records.clear();
+                    crate::pipeline::origin::give_back(&mut records);
                     self.publish();
                 }
                 Item::Flush(done, deadline) => {
