@@ -1296,3 +1296,78 @@ fn events_of_a_thread_that_ended_before_they_were_written_are_freed() {
         "freed, by the worker, not kept"
     );
 }
+
+/// Checks every batch's `ndjson()` against its events, and keeps what it saw.
+#[derive(Clone, Default)]
+struct NdjsonCheck(std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+impl event_core::Sink for NdjsonCheck {
+    fn name(&self) -> String {
+        "ndjson-check".into()
+    }
+    async fn write_batch(
+        &mut self,
+        batch: &event_core::Batch<'_>,
+    ) -> Result<(), event_core::SinkError> {
+        let joined: Vec<u8> = batch
+            .iter()
+            .flat_map(|event| event.json().iter().copied().chain([b'\n']))
+            .collect();
+        if let Some(lines) = batch.ndjson() {
+            assert_eq!(
+                lines,
+                &joined[..],
+                "the lines of the batch's events, in order"
+            );
+        }
+        let seen = batch
+            .ndjson()
+            .map(|lines| String::from_utf8(lines.to_vec()).unwrap());
+        self.0.lock().unwrap().push(seen);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_layers_only_sink_gets_the_batch_as_one_ndjson_buffer() {
+    let check = NdjsonCheck::default();
+    let (layer, guard) = EventLayer::builder().sink(check.clone()).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(CacheWarmed);
+        // Fails to serialize: the batch then ends with the report of that loss.
+        emit!(sync_failed(true));
+        emit!(CacheWarmed);
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let seen = check.0.lock().unwrap().clone();
+    let lines: Vec<String> = seen
+        .iter()
+        .flat_map(|batch| {
+            batch
+                .as_deref()
+                .expect("one buffer for the only sink")
+                .lines()
+        })
+        .map(str::to_owned)
+        .collect();
+    let mut names: Vec<_> = lines
+        .iter()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["event_name"].clone())
+        .collect();
+    // However the events were batched: each batch's report comes after its events.
+    names.sort_by_key(|name| name.to_string());
+    assert_eq!(names, ["cache_warmed", "cache_warmed", "events_dropped"]);
+
+    // With two sinks, the envelopes are shared and each sink joins the lines itself.
+    let check = NdjsonCheck::default();
+    let (layer, guard) = EventLayer::builder()
+        .sink(check.clone())
+        .sink(MemorySink::new())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(CacheWarmed);
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(*check.0.lock().unwrap(), [None]);
+}

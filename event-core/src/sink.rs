@@ -93,14 +93,20 @@ pub trait Sink: Send + 'static {
 /// Events for a sink, in emission order.
 pub struct Batch<'a> {
     events: &'a [BatchEvent<'a>],
+    ndjson: Option<&'a [u8]>,
     counters: &'a Arc<SinkCounters>,
     taken_over: Cell<bool>,
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn new(events: &'a [BatchEvent<'a>], counters: &'a Arc<SinkCounters>) -> Self {
+    pub(crate) fn new(
+        events: &'a [BatchEvent<'a>],
+        ndjson: Option<&'a [u8]>,
+        counters: &'a Arc<SinkCounters>,
+    ) -> Self {
         Batch {
             events,
+            ndjson,
             counters,
             taken_over: Cell::new(false),
         }
@@ -132,6 +138,15 @@ impl<'a> Batch<'a> {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
+    }
+
+    /// Every event's [`json`](BatchEvent::json) followed by a newline, in order, as one
+    /// contiguous NDJSON buffer: what a sink that writes NDJSON can write as it is, without
+    /// copying line by line. `Some` when the pipeline wrote the batch that way, which it does
+    /// for a layer's only sink; `None` otherwise (a layer with several sinks shares each
+    /// envelope between them), when the sink joins the lines itself.
+    pub fn ndjson(&self) -> Option<&'a [u8]> {
+        self.ndjson
     }
 }
 

@@ -56,9 +56,10 @@ struct Worker<S> {
     max_batch: usize,
     /// Whether this is the layer's only sink, so no other worker needs the envelopes.
     encodes_alone: bool,
-    /// The envelopes of the batch being written, one after another.
+    /// The envelopes of the batch being written, one NDJSON line after another.
     buffer: Vec<u8>,
-    /// Where each envelope ends in `buffer`, with its record's index in the batch.
+    /// Where each envelope ends in `buffer` (before its newline), with its record's index in
+    /// the batch.
     ends: Vec<(usize, usize)>,
     /// The sink's counters as metrics.
     #[cfg(feature = "metrics")]
@@ -187,20 +188,40 @@ impl<S: Sink> Worker<S> {
         let mut buffer = std::mem::take(&mut self.buffer);
         let mut ends = std::mem::take(&mut self.ends);
         let mut events = Vec::with_capacity(records.len() + 1);
+        let mut ndjson = None;
+        let report;
         if self.encodes_alone {
-            // The layer's only sink: every envelope of the batch goes into one buffer, kept
-            // from batch to batch, instead of one allocation per event.
+            // The layer's only sink: every envelope of the batch, and the report, go into one
+            // buffer as NDJSON lines, kept from batch to batch, instead of one allocation per
+            // event; a sink that writes NDJSON takes the buffer as it is (`Batch::ndjson`).
+            let push = |record: &Record, buffer: &mut Vec<u8>| {
+                let result = record.encode_into(&self.writer, buffer);
+                if result.is_ok() {
+                    buffer.push(b'\n');
+                }
+                result.map(|()| buffer.len() - 1)
+            };
             for (index, record) in records.iter().enumerate() {
-                match record.encode_into(&self.writer, &mut buffer) {
-                    Ok(()) => ends.push((index, buffer.len())),
+                match push(record, &mut buffer) {
+                    Ok(end) => ends.push((index, end)),
                     Err(err) => counters.count_drop(err.reason(), 1),
                 }
             }
+            // After the batch's own losses are counted, so it reports them too.
+            report = self.drop_report();
+            let report_end = report
+                .as_ref()
+                .and_then(|report| push(&report.record, &mut buffer).ok());
             let mut start = 0;
             for &(index, end) in &ends {
                 events.push(records[index].batch_event(&writer, &buffer[start..end]));
-                start = end;
+                start = end + 1;
             }
+            if let (Some(report), Some(end)) = (&report, report_end) {
+                let json = &buffer[start..end];
+                events.push(report.record.uncounted_batch_event(&writer, json));
+            }
+            ndjson = Some(&buffer[..]);
         } else {
             for record in records {
                 match record.encoded(&self.writer) {
@@ -208,18 +229,18 @@ impl<S: Sink> Worker<S> {
                     Err(err) => counters.count_drop(err.reason(), 1),
                 }
             }
-        }
-        let count = events.len() as u64;
-        let report = self.drop_report();
-        if let Some(report) = &report {
-            if let Ok(json) = report.record.encoded(&self.writer) {
-                events.push(report.record.uncounted_batch_event(&writer, json));
+            report = self.drop_report();
+            if let Some(report) = &report {
+                if let Ok(json) = report.record.encoded(&self.writer) {
+                    events.push(report.record.uncounted_batch_event(&writer, json));
+                }
             }
         }
+        let count = events.iter().filter(|event| event.is_counted()).count() as u64;
         let report_written = if events.is_empty() {
             false
         } else {
-            let (result, taken_over) = self.write(&events);
+            let (result, taken_over) = self.write(&events, ndjson);
             if taken_over {
                 // The sink settles these events itself; until then they stay pending
                 // (`release` below takes them off).
@@ -272,7 +293,7 @@ impl<S: Sink> Worker<S> {
         let written = match report.record.encoded(&writer) {
             Ok(json) => {
                 let event = report.record.uncounted_batch_event(&writer, json);
-                self.write(&[event]).0.is_ok()
+                self.write(&[event], None).0.is_ok()
             }
             Err(_) => false,
         };
@@ -281,8 +302,12 @@ impl<S: Sink> Worker<S> {
 
     /// Hands one batch to the sink; a panic in it is caught. Also says whether the sink took
     /// over the batch's accounting.
-    fn write(&mut self, events: &[BatchEvent<'_>]) -> (Result<(), DropReason>, bool) {
-        let batch = Batch::new(events, &self.shared.counters);
+    fn write(
+        &mut self,
+        events: &[BatchEvent<'_>],
+        ndjson: Option<&[u8]>,
+    ) -> (Result<(), DropReason>, bool) {
+        let batch = Batch::new(events, ndjson, &self.shared.counters);
         let sink = &mut self.sink;
         let runtime = &self.runtime;
         let result = crate::caught::catch(|| runtime.block_on(sink.write_batch(&batch)));

@@ -122,12 +122,11 @@ pub(crate) fn push_key(out: &mut Vec<u8>, key: &str, first: bool) {
 /// (which includes ESC), DEL or C1 (which includes the 8-bit CSI U+009B), so no terminal
 /// escape sequence passes through a sink unescaped.
 ///
-/// Every key and string of every envelope passes through here, most of them short, so it
-/// looks at eight bytes at a time, the last few padded, with no call and no loop per byte:
-/// the byte-wise tail and the overlapping last word it replaced were a fifth of the time to
-/// write the benchmark's envelope (about 330 of 1,500 ns, `benches/compare.rs` event). A word
-/// with a byte that may need it (0xC2 also leads U+00A0..=U+00BF, such as NBSP, `£` or `°`,
-/// which need none) sends the whole string to the exact check.
+/// Every key and string of every envelope passes through here, most of them short: it looks
+/// at eight bytes at a time, and a string under eight bytes is read as one word built in
+/// registers, without a loop per byte. A word with a byte that may need it (0xC2 also leads
+/// U+00A0..=U+00BF, such as NBSP, `£` or `°`, which need none) sends the whole string to the
+/// exact check.
 #[inline]
 fn needs_escape(bytes: &[u8]) -> bool {
     let len = bytes.len();
