@@ -550,7 +550,13 @@ fn failing_user_code_is_counted_and_the_next_event_flows() {
         .iter()
         .map(|e| e["event_name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names[..2], ["cache_warmed", "cache_warmed"]);
+    // The loss reports come after the batch they count, wherever the worker's batches fell.
+    let events: Vec<_> = names
+        .iter()
+        .filter(|name| *name != "events_dropped")
+        .collect();
+    assert_eq!(events, ["cache_warmed", "cache_warmed"], "{names:?}");
+    assert!(names.contains(&"events_dropped".to_owned()), "{names:?}");
 }
 
 #[test]

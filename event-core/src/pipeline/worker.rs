@@ -69,6 +69,34 @@ struct Worker<S> {
 /// The most a worker's envelope buffer keeps between batches.
 const KEPT_BUFFER_BYTES: usize = 1 << 20;
 
+/// How many records ahead of the one being written the worker asks the CPU to load.
+///
+/// A queued record was written by the emitting thread, on another core, and has often waited
+/// behind megabytes of others: reading it is a cache miss, and the envelope waits for it.
+/// Asking for the records a few places ahead overlaps those misses with writing envelopes.
+/// In the comparison benchmark (`benches/compare.rs`, `ours-null`, four alternating runs
+/// each way) this took the CPU time per event from 3.0–3.9 µs to 2.6–3.1 µs, and 4 did
+/// better than 8 or 16.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Asks the CPU to start loading `record` (its first cache lines) into the cache.
+#[inline]
+fn prefetch_record(record: &Arc<Record>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = Arc::as_ptr(record).cast::<i8>();
+        let size = std::mem::size_of_val::<Record>(record);
+        for offset in (0..size.min(512)).step_by(64) {
+            // SAFETY: prefetching never faults nor reads memory into the program; the address
+            // is inside the record.
+            unsafe { _mm_prefetch(start.wrapping_add(offset), _MM_HINT_T0) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = record;
+}
+
 /// The sink methods called outside of `write_batch`.
 #[derive(Clone, Copy)]
 enum Call {
@@ -202,6 +230,9 @@ impl<S: Sink> Worker<S> {
                 result.map(|()| buffer.len() - 1)
             };
             for (index, record) in records.iter().enumerate() {
+                if let Some(ahead) = records.get(index + PREFETCH_AHEAD) {
+                    prefetch_record(ahead);
+                }
                 match push(record, &mut buffer) {
                     Ok(end) => ends.push((index, end)),
                     Err(err) => counters.count_drop(err.reason(), 1),
@@ -223,7 +254,10 @@ impl<S: Sink> Worker<S> {
             }
             ndjson = Some(&buffer[..]);
         } else {
-            for record in records {
+            for (index, record) in records.iter().enumerate() {
+                if let Some(ahead) = records.get(index + PREFETCH_AHEAD) {
+                    prefetch_record(ahead);
+                }
                 match record.encoded(&self.writer) {
                     Ok(json) => events.push(record.batch_event(&writer, json)),
                     Err(err) => counters.count_drop(err.reason(), 1),
