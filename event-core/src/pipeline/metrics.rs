@@ -169,7 +169,8 @@ impl SinkMetrics {
     /// Brings every metric up to the sink's counters.
     pub(super) fn publish(&self, counters: &SinkCounters) {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        self.received.raise_to(load(&counters.emitted));
+        self.received
+            .raise_to(counters.emitted.load(Ordering::Relaxed));
         self.sent.raise_to(load(&counters.delivered));
         for reason in DropReason::ALL {
             self.discarded[reason as usize].raise_to(counters.dropped_for(reason));
@@ -184,6 +185,7 @@ impl SinkMetrics {
         self.queue_bytes.set(load(&counters.queue_bytes) as f64);
         self.max_queue_bytes.0.set(self.max_queue_bytes.1);
         self.spooled.set(load(&counters.spooled) as f64);
-        self.pending.set(load(&counters.pending) as f64);
+        self.pending
+            .set(counters.pending.load(Ordering::Relaxed) as f64);
     }
 }

@@ -20,7 +20,7 @@ pub(crate) mod record;
 pub(crate) mod silence;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ pub use queue::{Overflow, SinkOptions};
 
 use crate::pipeline::record::Record;
 use crate::render::envelope::EnvelopeWriter;
-use crate::stats::{DropReason, LayerCounters, Stats};
+use crate::stats::{DropReason, LayerCounters, Sharded, Stats};
 use crate::{BuildError, Sink};
 
 /// One layer's pipeline.
@@ -39,8 +39,9 @@ pub(crate) struct Pipeline {
     sinks: Vec<SinkQueue>,
     /// Set by shutdown: later events are dropped with reason `shutdown`.
     closed: AtomicBool,
-    /// Submissions in progress, so shutdown can wait for them to be accounted.
-    submitting: AtomicUsize,
+    /// Submissions in progress, so shutdown can wait for them to be accounted. Each thread
+    /// adds and takes away on its own slot.
+    submitting: Sharded,
 }
 
 /// Starts a sink's worker, given its name, the layer's envelope writer, and whether it is the
@@ -96,7 +97,7 @@ impl Pipeline {
             writer,
             sinks: queues,
             closed: AtomicBool::new(false),
-            submitting: AtomicUsize::new(0),
+            submitting: Sharded::default(),
         };
         Ok((pipeline, workers))
     }

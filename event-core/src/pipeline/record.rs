@@ -110,9 +110,14 @@ impl Record {
                 Err(EncodeError::TooLarge)
             }
             Ok(()) => {
-                self.payload
-                    .size_hint(&writer.size_hints)
-                    .store(len, Ordering::Relaxed);
+                // Stored only when it moved by more than a sixteenth: every `emit!` of the
+                // type reads it, on other cores, and a store per envelope made each of those
+                // reads a cache miss.
+                let hint = self.payload.size_hint(&writer.size_hints);
+                let last = hint.load(Ordering::Relaxed);
+                if len.abs_diff(last) > last / 16 {
+                    hint.store(len, Ordering::Relaxed);
+                }
                 if writer.hash_key.is_none()
                     && writer.counters.hash_key_missing.load(Ordering::Relaxed) > 0
                 {
