@@ -25,6 +25,9 @@ pub struct FieldSchema {
     optional: bool,
     since: Option<Version>,
     in_envelope: bool,
+    /// Whether `key` is only lowercase ASCII letters, digits and `_` (as the derive makes
+    /// every key), so JSON writes it with no escaping to check for.
+    plain_key: bool,
     value_schema: Option<fn(&mut SchemaGenerator) -> schemars::Schema>,
 }
 
@@ -51,8 +54,14 @@ impl FieldSchema {
             optional,
             since,
             in_envelope: is_envelope_key(key),
+            plain_key: is_plain_key(key),
             value_schema,
         }
+    }
+
+    /// Whether the output key needs no JSON escaping (see [`is_plain_key`]).
+    pub(crate) fn has_plain_key(&self) -> bool {
+        self.plain_key
     }
 
     /// The Rust field name.
@@ -503,4 +512,31 @@ pub fn field_schema<T: crate::model::fields::EventField + ?Sized>(
     generator: &mut SchemaGenerator,
 ) -> schemars::Schema {
     generator.subschema_for::<T>()
+}
+
+/// Whether `key` is made of lowercase ASCII letters, digits and `_` only: written in JSON as it
+/// is, with nothing to escape. Decided once per field, when its schema is built.
+const fn is_plain_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if !matches!(bytes[at], b'a'..=b'z' | b'0'..=b'9' | b'_') {
+            return false;
+        }
+        at += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod plain_key_tests {
+    #[test]
+    fn only_lowercase_ascii_digits_and_underscores_are_plain() {
+        for key in ["user_id", "a", "x2", "_"] {
+            assert!(super::is_plain_key(key), "{key}");
+        }
+        for key in ["a\"b", "a\\b", "na\u{ef}ve", "Tenant", "a-b", "a b", "a\nb"] {
+            assert!(!super::is_plain_key(key), "{key:?}");
+        }
+    }
 }

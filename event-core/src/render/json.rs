@@ -109,6 +109,19 @@ fn unicode_escape(code: u8) -> [u8; 6] {
     ]
 }
 
+/// Appends `"key":`, after a comma unless `first`, for a `key` known to need no escaping (only
+/// ASCII letters, digits and `_`).
+pub(crate) fn push_plain_key(out: &mut Vec<u8>, key: &str, first: bool) {
+    debug_assert!(!needs_escape(key.as_bytes()), "{key:?}");
+    out.reserve(key.len() + 4);
+    if !first {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
 /// Appends `"key":`, after a comma unless `first`.
 pub(crate) fn push_key(out: &mut Vec<u8>, key: &str, first: bool) {
     if !first {

@@ -25,6 +25,19 @@ pub(crate) trait FieldSink {
     fn error(&mut self, key: &str, error: ErrorJson<'_>) -> serde_json::Result<()> {
         self.value(key, &error)
     }
+    /// An event field's value: [`value`](Self::value) under its key, unless the sink makes
+    /// use of what the field's schema knows about its key.
+    fn field_value<T: Serialize + ?Sized>(
+        &mut self,
+        field: &'static FieldSchema,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        self.value(field.key(), value)
+    }
+    /// An event field's treated text: [`text`](Self::text) under its key, as `field_value`.
+    fn field_text(&mut self, field: &'static FieldSchema, text: &str) -> serde_json::Result<()> {
+        self.text(field.key(), text)
+    }
 }
 
 /// What the walk hands its parts to. Generic, so the NDJSON line is written without
@@ -88,8 +101,11 @@ fn walk<E: Event, V: Visit>(
     for (index, name) in config.context.top_level() {
         // A payload field with this key overrides the span's value (the event is more specific
         // than an enclosing span), unless it is `None`.
-        let from_payload = fields.iter().any(|f| f.in_envelope() && f.key() == name)
-            && visit_fields(event, Select::EnvelopeField(name), ctx, current, visitor)? > 0;
+        let field = fields.iter().find(|f| f.in_envelope() && f.key() == name);
+        let from_payload = match field {
+            Some(field) => visit_fields(event, Select::Field(field), ctx, current, visitor)? > 0,
+            None => false,
+        };
         if !from_payload {
             if let Some(value) = meta.correlation.get(*index) {
                 visitor.context(name, value)?;
@@ -141,8 +157,9 @@ pub(crate) fn resource(config: &EnvelopeConfig) -> impl Iterator<Item = (Resourc
 pub(crate) enum Select<'k> {
     /// Those that go into `metadata`: all but the envelope's own (`user_id`, ...).
     Metadata,
-    /// The one with this output key, which the envelope writes at its top level.
-    EnvelopeField(&'k str),
+    /// This one (of the event's schema), which the envelope writes at its top level. Found by
+    /// address: comparing keys for every field of every such walk showed in profiles.
+    Field(&'k FieldSchema),
 }
 
 impl Select<'_> {
@@ -150,7 +167,7 @@ impl Select<'_> {
     fn wants(self, field: &FieldSchema) -> bool {
         match self {
             Select::Metadata => !field.in_envelope(),
-            Select::EnvelopeField(key) => field.key() == key,
+            Select::Field(wanted) => std::ptr::eq(field, wanted),
         }
     }
 }
@@ -202,7 +219,7 @@ impl<V: FieldSink> Fields<'_, '_, V> {
 
     fn text(&mut self, field: &'static FieldSchema, text: Result<&str, treatment::DisplayFailed>) {
         self.error = match text {
-            Ok(text) => self.visitor.text(field.key(), text).err(),
+            Ok(text) => self.visitor.field_text(field, text).err(),
             Err(treatment::DisplayFailed) => Some(serde::ser::Error::custom(DISPLAY_FAILED)),
         };
     }
@@ -211,7 +228,7 @@ impl<V: FieldSink> Fields<'_, '_, V> {
 impl<V: FieldSink> FieldVisitor for Fields<'_, '_, V> {
     fn value<T: EventField + ?Sized>(&mut self, field: &'static FieldSchema, value: &T) {
         if self.wants(field) {
-            self.error = self.visitor.value(field.key(), value).err();
+            self.error = self.visitor.field_value(field, value).err();
         }
     }
 
