@@ -14,6 +14,9 @@
 //! `COMPARE_ONLY=ours-null,A` for some stacks and no table, `COMPARE_QUEUE_BYTES` for our sink
 //! queue bound, 16 MiB by default; `--features bench-mimalloc` runs every stack on mimalloc).
 //! The table is printed and written to `target/bench-compare.md` (`-mimalloc.md` with mimalloc).
+//! Besides the caller's cost and events per second, each end-to-end run reports the CPU time of
+//! the whole process (every thread, user and system) per event, from the first emit until
+//! everything has landed.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

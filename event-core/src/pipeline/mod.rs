@@ -8,7 +8,9 @@
 //! another into one buffer it keeps; with several sinks, the first worker that needs a record
 //! writes its envelope once for all of them (`Record::encoded`). The price is that a queued
 //! event is accounted at an estimate of its encoded size (its type's last encoded size) rather
-//! than its exact size.
+//! than its exact size. Once written, a record goes back to the thread that emitted it, which
+//! frees it (`origin`): glibc's allocator makes a thread that frees another's memory wait on
+//! that thread's lock.
 
 pub(crate) mod events_dropped;
 pub(crate) mod guard;
