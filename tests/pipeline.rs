@@ -550,7 +550,8 @@ fn failing_user_code_is_counted_and_the_next_event_flows() {
         .iter()
         .map(|e| e["event_name"].as_str().unwrap().to_owned())
         .collect();
-    // The loss reports come after the batch they count, wherever the worker's batches fell.
+    // However the worker batched them, the events that did serialize all arrive, with a report
+    // of the losses.
     let events: Vec<_> = names
         .iter()
         .filter(|name| *name != "events_dropped")
@@ -1303,9 +1304,29 @@ fn events_of_a_thread_that_ended_before_they_were_written_are_freed() {
     );
 }
 
-/// Checks every batch's `ndjson()` against its events, and keeps what it saw.
+/// Checks every batch's `ndjson()` against its events, and keeps what it saw, batch by batch.
 #[derive(Clone, Default)]
 struct NdjsonCheck(std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+impl NdjsonCheck {
+    /// The event names of each batch that came as one buffer.
+    fn names(&self) -> Vec<Vec<String>> {
+        let batches = self.0.lock().unwrap();
+        batches
+            .iter()
+            .map(|batch| {
+                let lines = batch.as_deref().expect("one buffer for the only sink");
+                lines
+                    .lines()
+                    .map(|line| {
+                        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+                        event["event_name"].as_str().unwrap().to_owned()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
 
 impl event_core::Sink for NdjsonCheck {
     fn name(&self) -> String {
@@ -1345,23 +1366,21 @@ fn a_layers_only_sink_gets_the_batch_as_one_ndjson_buffer() {
         emit!(CacheWarmed);
     });
     assert!(guard.flush(FLUSH).is_complete());
-    let seen = check.0.lock().unwrap().clone();
-    let lines: Vec<String> = seen
-        .iter()
-        .flat_map(|batch| {
-            batch
-                .as_deref()
-                .expect("one buffer for the only sink")
-                .lines()
-        })
-        .map(str::to_owned)
-        .collect();
-    let mut names: Vec<_> = lines
-        .iter()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["event_name"].clone())
-        .collect();
-    // However the events were batched: each batch's report comes after its events.
-    names.sort_by_key(|name| name.to_string());
+    let batches = check.names();
+    // However the events were batched, the report of the loss is the last line of the batch
+    // that counted it, and nothing else is lost.
+    for batch in &batches {
+        let reports = batch
+            .iter()
+            .filter(|name| *name == "events_dropped")
+            .count();
+        assert!(reports <= 1, "{batches:?}");
+        if reports == 1 {
+            assert_eq!(batch.last().unwrap(), "events_dropped", "{batches:?}");
+        }
+    }
+    let mut names: Vec<_> = batches.concat();
+    names.sort();
     assert_eq!(names, ["cache_warmed", "cache_warmed", "events_dropped"]);
 
     // With two sinks, the envelopes are shared and each sink joins the lines itself.
@@ -1376,4 +1395,55 @@ fn a_layers_only_sink_gets_the_batch_as_one_ndjson_buffer() {
     });
     assert!(guard.flush(FLUSH).is_complete());
     assert_eq!(*check.0.lock().unwrap(), [None]);
+}
+
+/// A field whose `Drop` counts itself, then panics.
+struct PanicsOnDrop(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl serde::Serialize for PanicsOnDrop {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("x")
+    }
+}
+
+impl schemars::JsonSchema for PanicsOnDrop {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PanicsOnDrop".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        panic!("a Drop that panics");
+    }
+}
+
+#[derive(Event)]
+#[event(kind = "system_event")]
+struct ConnectionClosed {
+    handle: PanicsOnDrop,
+}
+
+#[test]
+fn events_whose_drop_panics_are_all_freed_and_the_app_goes_on() {
+    let sink = MemorySink::new();
+    let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for _ in 0..3 {
+            emit!(ConnectionClosed {
+                handle: PanicsOnDrop(dropped.clone()),
+            });
+        }
+        assert!(guard.flush(FLUSH).is_complete());
+        // Frees the three that came back, in this thread: each panic is caught on its own.
+        emit!(CacheWarmed);
+    });
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(sink.lines().len(), 4);
 }

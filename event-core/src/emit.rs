@@ -48,6 +48,12 @@ use crate::Event;
 /// emit!(OrderPlaced { order_id: 7 }); // no subscriber here: nearly free
 /// ```
 ///
+/// Once the sinks have written an event, it comes back to the thread that emitted it to be
+/// freed (glibc's allocator is slow when one thread frees another's memory): at that thread's
+/// next `emit!`, while it waits for queue space, or when it exits. An event type's own `Drop`
+/// therefore runs inside a later `emit!` of the same thread (a panic in it is caught), and must
+/// not take a lock that code calling `emit!` may hold.
+///
 /// `emit!(level = LEVEL, event)` emits at `LEVEL` (a constant `tracing::Level`) instead of the
 /// event's own level, for an event whose severity depends on what happened:
 ///

@@ -143,8 +143,9 @@ impl<'a> Batch<'a> {
     /// Every event's [`json`](BatchEvent::json) followed by a newline, in order, as one
     /// contiguous NDJSON buffer: what a sink that writes NDJSON can write as it is, without
     /// copying line by line. `Some` when the pipeline wrote the batch that way, which it does
-    /// for a layer's only sink; `None` otherwise (a layer with several sinks shares each
-    /// envelope between them), when the sink joins the lines itself.
+    /// for the batches of a layer's only sink; `None` otherwise: with several sinks, which
+    /// share each envelope, and for a report of losses written on its own at a flush or
+    /// shutdown. A sink always handles `None`, by joining the lines itself.
     pub fn ndjson(&self) -> Option<&'a [u8]> {
         self.ndjson
     }

@@ -179,7 +179,9 @@ pub(crate) struct SinkCounters {
     pub(crate) recovered_dropped: AtomicU64,
     pub(crate) spool_corrupt: AtomicU64,
     pub(crate) queue_bytes: AtomicU64,
-    pub(crate) pending: Sharded,
+    // One counter, not `Sharded`: callers add to it and workers take away, and a sum of slots
+    // read while events move could go below zero.
+    pub(crate) pending: AtomicU64,
     pub(crate) drop_reports: AtomicU64,
     /// Drops not yet reported in-band, by reason.
     unreported: [AtomicU64; DropReason::ALL.len()],
@@ -270,7 +272,7 @@ impl SinkCounters {
             recovered_dropped: load(&self.recovered_dropped),
             spool_corrupt: load(&self.spool_corrupt),
             queue_bytes: load(&self.queue_bytes),
-            pending: self.pending.load(Ordering::Relaxed),
+            pending: load(&self.pending),
             drop_reports: load(&self.drop_reports),
             last_error: self
                 .last_error
@@ -290,13 +292,14 @@ pub(crate) struct LayerCounters {
     pub(crate) last_serialize_error: Mutex<Option<String>>,
 }
 
-/// A counter that every emitting thread adds to: one slot per thread (threads share slots
-/// when there are more than [`SHARDS`]), each on its own cache line, summed when read.
+/// A counter that every emitting thread adds to: [`SHARDS`] slots, each on its own cache line,
+/// threads spread over them, summed when read.
 ///
 /// One `AtomicU64` for all of them made each `emit!` of one thread take the counter's cache
 /// line from the core of another, several times per event (the layer's and each sink's
-/// `emitted`, `enqueued` and `pending`). Reads are sums of relaxed loads, as exact as the
-/// other counters of a snapshot.
+/// `emitted` and `enqueued`). For counters that only grow, or that each thread takes back on
+/// its own slot (submissions in progress): a sum of slots is then never below the true value
+/// at the first load, nor above it at the last.
 #[derive(Default)]
 pub(crate) struct Sharded([Slot; SHARDS]);
 
@@ -315,8 +318,7 @@ fn shard() -> usize {
     thread_local! {
         static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
     }
-    // While the thread's locals are destroyed: the first slot.
-    SHARD.try_with(|shard| *shard).unwrap_or(0)
+    SHARD.with(|shard| *shard)
 }
 
 impl Sharded {
@@ -325,7 +327,8 @@ impl Sharded {
         self.0[shard()].0.fetch_add(value, order);
     }
 
-    /// Subtracts `value`; the sum stays right even when one slot goes below zero (wrapping).
+    /// Subtracts `value` from this thread's slot; the sum stays right even when the slot goes
+    /// below zero (wrapping), once the matching adds are in.
     pub(crate) fn fetch_sub(&self, value: u64, order: Ordering) {
         self.0[shard()].0.fetch_sub(value, order);
     }

@@ -185,7 +185,6 @@ impl SinkMetrics {
         self.queue_bytes.set(load(&counters.queue_bytes) as f64);
         self.max_queue_bytes.0.set(self.max_queue_bytes.1);
         self.spooled.set(load(&counters.spooled) as f64);
-        self.pending
-            .set(counters.pending.load(Ordering::Relaxed) as f64);
+        self.pending.set(load(&counters.pending) as f64);
     }
 }

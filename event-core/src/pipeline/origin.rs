@@ -84,18 +84,21 @@ pub(crate) fn free_returned() {
     });
 }
 
-/// Drops `records`. An event's own `Drop` is application code: a panic in it is caught, so
-/// it cannot unwind into the `emit!` that happened to free it.
+/// Drops `records`, one at a time. An event's own `Drop` is application code: a panic in it
+/// is caught, so it cannot unwind into the `emit!` that happened to free it, nor stop the
+/// records after it from being freed (a second panic while a vector unwinds would abort).
 fn free(records: Vec<Arc<Record>>) {
-    if !records.is_empty() {
-        let _ = crate::caught::catch(move || drop(records));
+    for record in records {
+        let _ = crate::caught::catch(move || drop(record));
     }
 }
 
 /// Gives the worker's written records back to the threads that emitted them, emptying
 /// `records`. Records of a thread that has ended or whose origin is full, and the pipeline's
 /// own, are dropped here; so are those of a batch from more than [`ORIGINS_PER_BATCH`]
-/// threads, past the first that many.
+/// threads, past the first that many (the pipeline's own records use up one of them). With
+/// several sinks, each sink's worker gives its share of a record back, and each counts
+/// toward [`HELD_RECORDS`].
 pub(crate) fn give_back(records: &mut Vec<Arc<Record>>) {
     let mut refused = Vec::new();
     for _ in 0..ORIGINS_PER_BATCH {
@@ -108,15 +111,19 @@ pub(crate) fn give_back(records: &mut Vec<Arc<Record>>) {
         };
         // All of one thread's records go back under one lock.
         let mut returned = origin.lock();
+        let mut given = false;
         for record in records.extract_if(.., |record| same_origin(record, &origin)) {
             if returned.open && returned.records.len() < HELD_RECORDS {
                 returned.records.push(record);
+                given = true;
             } else {
                 refused.push(record);
             }
         }
         drop(returned);
-        origin.waiting.store(true, Ordering::Relaxed);
+        if given {
+            origin.waiting.store(true, Ordering::Relaxed);
+        }
     }
     refused.append(records);
     free(refused);

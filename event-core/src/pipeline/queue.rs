@@ -97,13 +97,22 @@ impl SinkShared {
         (record.queue_bytes as u64).min(self.max_queue_bytes)
     }
 
-    /// Returns the space of `records` once the worker is done with them.
-    pub(crate) fn release(&self, records: &[Arc<Record>]) {
-        let bytes = records.iter().map(|r| self.accounted(r)).sum();
-        self.counters.queue_bytes.fetch_sub(bytes, Ordering::SeqCst);
+    /// What `records` take in the queue, to be released once the worker is done with them.
+    pub(crate) fn accounted_all(&self, records: &[Arc<Record>]) -> Held {
+        Held {
+            bytes: records.iter().map(|r| self.accounted(r)).sum(),
+            events: records.len() as u64,
+        }
+    }
+
+    /// Returns the space of records the worker is done with.
+    pub(crate) fn release(&self, held: Held) {
+        self.counters
+            .queue_bytes
+            .fetch_sub(held.bytes, Ordering::SeqCst);
         self.counters
             .pending
-            .fetch_sub(records.len() as u64, Ordering::Relaxed);
+            .fetch_sub(held.events, Ordering::Relaxed);
         self.congested.store(false, Ordering::SeqCst);
         let _lock = self.space.lock().unwrap_or_else(|p| p.into_inner());
         self.space_freed.notify_all();
@@ -131,7 +140,7 @@ impl SinkShared {
         for item in receiver.try_iter() {
             match item {
                 Item::Event(record) => {
-                    self.release(std::slice::from_ref(&record));
+                    self.release(self.accounted_all(std::slice::from_ref(&record)));
                     self.counters.count_drop(DropReason::Shutdown, 1);
                 }
                 Item::Flush(done, _) | Item::Shutdown(done, _) => {
@@ -140,6 +149,12 @@ impl SinkShared {
             }
         }
     }
+}
+
+/// The queue space and events of records a worker holds.
+pub(crate) struct Held {
+    bytes: u64,
+    events: u64,
 }
 
 /// The producers' end of one sink's queue.

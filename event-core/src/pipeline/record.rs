@@ -27,7 +27,8 @@ pub(crate) struct Record<P: ?Sized = dyn Payload> {
     // A `Vec`, not a boxed slice: shrinking it would copy every envelope (seen in profiles).
     encoded: OnceLock<Result<Vec<u8>, EncodeError>>,
     /// The thread that emitted it, which frees it once it is written; `None` for the
-    /// pipeline's own events.
+    /// pipeline's own events, and for those emitted while their thread's locals are being
+    /// destroyed (the worker frees those).
     pub(crate) origin: Option<Arc<Origin>>,
     payload: P,
 }

@@ -142,8 +142,10 @@ impl<S: Sink> Worker<S> {
                         }
                     }
                     self.deliver(&records);
-                    self.shared.release(&records);
+                    // Given back first, so a caller that the release wakes finds them.
+                    let accounted = self.shared.accounted_all(&records);
                     crate::pipeline::origin::give_back(&mut records);
+                    self.shared.release(accounted);
                     self.publish();
                 }
                 Item::Flush(done, deadline) => {
@@ -229,6 +231,10 @@ impl<S: Sink> Worker<S> {
                 }
                 result.map(|()| buffer.len() - 1)
             };
+            records
+                .iter()
+                .take(PREFETCH_AHEAD)
+                .for_each(prefetch_record);
             for (index, record) in records.iter().enumerate() {
                 if let Some(ahead) = records.get(index + PREFETCH_AHEAD) {
                     prefetch_record(ahead);
@@ -254,6 +260,10 @@ impl<S: Sink> Worker<S> {
             }
             ndjson = Some(&buffer[..]);
         } else {
+            records
+                .iter()
+                .take(PREFETCH_AHEAD)
+                .for_each(prefetch_record);
             for (index, record) in records.iter().enumerate() {
                 if let Some(ahead) = records.get(index + PREFETCH_AHEAD) {
                     prefetch_record(ahead);
