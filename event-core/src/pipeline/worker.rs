@@ -79,6 +79,20 @@ const KEPT_BUFFER_BYTES: usize = 1 << 20;
 /// better than 8 or 16.
 const PREFETCH_AHEAD: usize = 4;
 
+/// `records` with their indexes, each one's [`PREFETCH_AHEAD`]th successor prefetched as it is
+/// reached (and the first ones at once).
+fn prefetching(records: &[Arc<Record>]) -> impl Iterator<Item = (usize, &Arc<Record>)> {
+    records
+        .iter()
+        .take(PREFETCH_AHEAD)
+        .for_each(prefetch_record);
+    records.iter().enumerate().inspect(|(index, _)| {
+        if let Some(ahead) = records.get(index + PREFETCH_AHEAD) {
+            prefetch_record(ahead);
+        }
+    })
+}
+
 /// Asks the CPU to start loading `record` (its first cache lines) into the cache.
 #[inline]
 fn prefetch_record(record: &Arc<Record>) {
@@ -231,14 +245,7 @@ impl<S: Sink> Worker<S> {
                 }
                 result.map(|()| buffer.len() - 1)
             };
-            records
-                .iter()
-                .take(PREFETCH_AHEAD)
-                .for_each(prefetch_record);
-            for (index, record) in records.iter().enumerate() {
-                if let Some(ahead) = records.get(index + PREFETCH_AHEAD) {
-                    prefetch_record(ahead);
-                }
+            for (index, record) in prefetching(records) {
                 match push(record, &mut buffer) {
                     Ok(end) => ends.push((index, end)),
                     Err(err) => counters.count_drop(err.reason(), 1),
@@ -260,14 +267,7 @@ impl<S: Sink> Worker<S> {
             }
             ndjson = Some(&buffer[..]);
         } else {
-            records
-                .iter()
-                .take(PREFETCH_AHEAD)
-                .for_each(prefetch_record);
-            for (index, record) in records.iter().enumerate() {
-                if let Some(ahead) = records.get(index + PREFETCH_AHEAD) {
-                    prefetch_record(ahead);
-                }
+            for (_, record) in prefetching(records) {
                 match record.encoded(&self.writer) {
                     Ok(json) => events.push(record.batch_event(&writer, json)),
                     Err(err) => counters.count_drop(err.reason(), 1),
