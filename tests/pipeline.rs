@@ -1176,8 +1176,20 @@ fn the_app_is_told_once_what_its_counters_show() {
 /// Where each `DropProbe` was dropped.
 type DropThreads = std::sync::Arc<std::sync::Mutex<Vec<thread::ThreadId>>>;
 
-/// A field that records the thread it is dropped on.
-struct DropProbe(DropThreads);
+/// A field that records the thread it is dropped on, and then panics if `panics`.
+struct DropProbe {
+    drops: DropThreads,
+    panics: bool,
+}
+
+impl DropProbe {
+    fn new(drops: DropThreads) -> Self {
+        DropProbe {
+            drops,
+            panics: false,
+        }
+    }
+}
 
 impl serde::Serialize for DropProbe {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -1196,7 +1208,10 @@ impl schemars::JsonSchema for DropProbe {
 
 impl Drop for DropProbe {
     fn drop(&mut self) {
-        self.0.lock().unwrap().push(thread::current().id());
+        self.drops.lock().unwrap().push(thread::current().id());
+        if self.panics {
+            panic!("a Drop that panics");
+        }
     }
 }
 
@@ -1219,7 +1234,7 @@ fn written_events_are_freed_on_the_thread_that_emitted_them() {
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let drops = DropThreads::default();
     let evicted = || CacheEntryEvicted {
-        probe: DropProbe(drops.clone()),
+        probe: DropProbe::new(drops.clone()),
     };
     // A thread that ends: what the sinks have written is freed as it exits.
     let emitter = thread::scope(|scope| {
@@ -1285,7 +1300,7 @@ fn events_of_a_thread_that_ended_before_they_were_written_are_freed() {
             tracing::dispatcher::with_default(&dispatch, || {
                 for _ in 0..3 {
                     emit!(CacheEntryEvicted {
-                        probe: DropProbe(drops.clone()),
+                        probe: DropProbe::new(drops.clone()),
                     });
                 }
             })
@@ -1397,53 +1412,31 @@ fn a_layers_only_sink_gets_the_batch_as_one_ndjson_buffer() {
     assert_eq!(*check.0.lock().unwrap(), [None]);
 }
 
-/// A field whose `Drop` counts itself, then panics.
-struct PanicsOnDrop(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl serde::Serialize for PanicsOnDrop {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("x")
-    }
-}
-
-impl schemars::JsonSchema for PanicsOnDrop {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "PanicsOnDrop".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string" })
-    }
-}
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        panic!("a Drop that panics");
-    }
-}
-
 #[derive(Event)]
 #[event(kind = "system_event")]
 struct ConnectionClosed {
-    handle: PanicsOnDrop,
+    handle: DropProbe,
 }
 
 #[test]
 fn events_whose_drop_panics_are_all_freed_and_the_app_goes_on() {
     let sink = MemorySink::new();
     let (layer, guard) = EventLayer::builder().sink(sink.clone()).build().unwrap();
-    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dropped = DropThreads::default();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for _ in 0..3 {
             emit!(ConnectionClosed {
-                handle: PanicsOnDrop(dropped.clone()),
+                handle: DropProbe {
+                    drops: dropped.clone(),
+                    panics: true,
+                },
             });
         }
         assert!(guard.flush(FLUSH).is_complete());
         // Frees the three that came back, in this thread: each panic is caught on its own.
         emit!(CacheWarmed);
     });
-    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(dropped.lock().unwrap().len(), 3);
     assert!(guard.flush(FLUSH).is_complete());
     assert_eq!(sink.lines().len(), 4);
 }

@@ -8,7 +8,7 @@
 //!
 //! So each emitting thread has an [`Origin`]: its records carry it, and once a batch is written
 //! the worker puts the records back there instead of dropping them. The thread frees them
-//! at its next `emit!`, or when it exits. An origin takes at most [`HELD_RECORDS`] at a time;
+//! at its next `emit!`, while it waits for queue space, or when it exits. An origin takes at most [`HELD_RECORDS`] at a time;
 //! the worker frees the rest itself, so a thread that emitted a burst and went quiet holds
 //! at most that many written events until it emits again or ends.
 
