@@ -1,5 +1,5 @@
-//! The on-disk spool of the HTTP sink: batches that could not be sent wait here,
-//! in order, until an endpoint takes them again, in this process or the next.
+//! The on-disk spool of the HTTP and Kafka sinks: batches that could not be sent wait here,
+//! in order, until their destination takes them again, in this process or the next.
 //!
 //! Layout: a directory of segment files `<seq:020>.spool`, written in sequence order and read
 //! oldest first. A segment holds framed records:
@@ -29,8 +29,52 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
 const MAGIC: [u8; 4] = [0xFF, 0xE5, 0x56, 0x31];
 const HEADER: usize = 12;
+
+/// The first line of a record as both sinks write it: a JSON object, then the batch's
+/// envelopes, each followed by `\n`. A record of either sink reads back in the other.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct RecordHeader {
+    /// The record format, 1.
+    pub(crate) v: u32,
+    /// The batch's idempotency key (the HTTP sink's `Idempotency-Key`).
+    pub(crate) key: String,
+    /// How many envelopes follow.
+    pub(crate) events: u64,
+    /// Which of them (by index) are the pipeline's own reports, not counted in `emitted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) uncounted: Vec<u64>,
+    /// The process run that emitted them: this run's are counted in its stats, an earlier
+    /// run's apart, as `recovered`.
+    pub(crate) run: Uuid,
+    /// Times the batch exhausted its retries while its endpoint answered.
+    pub(crate) failures: u32,
+    /// Judged to hold a poison event (the HTTP sink splits it to find it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) isolate: bool,
+}
+
+impl RecordHeader {
+    /// The record: this header's line, then `lines`.
+    pub(crate) fn record(&self, lines: &[u8]) -> Vec<u8> {
+        let mut record = serde_json::to_vec(self).expect("a header always serializes");
+        record.push(b'\n');
+        record.extend_from_slice(lines);
+        record
+    }
+
+    /// A record's header and lines; `None` if it is not a record of this format (one that
+    /// passed its CRC but was written by something else).
+    pub(crate) fn read(record: &[u8]) -> Option<(RecordHeader, &[u8])> {
+        let newline = record.iter().position(|&b| b == b'\n')?;
+        let header: RecordHeader = serde_json::from_slice(&record[..newline]).ok()?;
+        (header.v == 1).then_some((header, &record[newline + 1..]))
+    }
+}
 
 /// What the reader skipped, since the spool was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -151,6 +195,7 @@ impl Spool {
     }
 
     /// The bytes on disk.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }

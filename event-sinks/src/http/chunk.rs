@@ -1,10 +1,10 @@
 //! A chunk: the events of one request, as the envelopes' NDJSON lines, with what identifies
 //! the request across retries, splits, the spool and restarts.
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::format::Unit;
+use crate::spool::RecordHeader;
 
 /// The events of one request.
 #[derive(Clone, Debug)]
@@ -29,20 +29,6 @@ pub(crate) struct Chunk {
     /// `None` when an event came without one (read back from the spool, or a format that
     /// sends the lines), and the body is then written from the lines.
     units: Option<Vec<Unit>>,
-}
-
-/// The first line of a chunk's spool record.
-#[derive(Serialize, Deserialize)]
-struct Header {
-    v: u32,
-    key: String,
-    events: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    uncounted: Vec<u64>,
-    run: Uuid,
-    failures: u32,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    isolate: bool,
 }
 
 impl Chunk {
@@ -130,7 +116,7 @@ impl Chunk {
 
     /// The spool record: a header line, then the envelopes.
     pub(crate) fn to_record(&self) -> Vec<u8> {
-        let header = Header {
+        RecordHeader {
             v: 1,
             key: self.key.clone(),
             events: self.events,
@@ -138,24 +124,17 @@ impl Chunk {
             run: self.run,
             failures: self.failures,
             isolate: self.isolate,
-        };
-        let mut record = serde_json::to_vec(&header).expect("a header always serializes");
-        record.push(b'\n');
-        record.extend_from_slice(&self.lines);
-        record
+        }
+        .record(&self.lines)
     }
 
     /// Reads a spool record back; `None` if it is not one (a record that passed its CRC but
     /// was written by something else).
     pub(crate) fn from_record(record: &[u8]) -> Option<Chunk> {
-        let newline = record.iter().position(|&b| b == b'\n')?;
-        let header: Header = serde_json::from_slice(&record[..newline]).ok()?;
-        if header.v != 1 {
-            return None;
-        }
+        let (header, lines) = RecordHeader::read(record)?;
         Some(Chunk {
             key: header.key,
-            lines: record[newline + 1..].to_vec(),
+            lines: lines.to_vec(),
             events: header.events,
             uncounted: header.uncounted,
             run: header.run,

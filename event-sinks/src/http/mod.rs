@@ -3,7 +3,6 @@
 //! dead-lettered when an endpoint refuses them for good.
 
 pub(crate) mod chunk;
-mod dead_letter;
 mod engine;
 pub(crate) mod format;
 #[cfg(feature = "otlp")]
@@ -19,8 +18,8 @@ use std::time::Duration;
 use event_core::{Batch, BuildError, Outcomes, Sink, SinkError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
+use crate::dead_letter::DeadLetter;
 use crate::spool::Spool;
-use dead_letter::DeadLetter;
 use engine::{Config, Endpoint, Engine};
 pub use format::HttpFormat;
 pub use retry::Retry;

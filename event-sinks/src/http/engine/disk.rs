@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use event_core::DropReason;
 
 use super::super::chunk::Chunk;
-use super::super::dead_letter::DeadLetterError;
+use crate::dead_letter::DeadLetterError;
 use super::state::{Origin, SpoolOp};
 use super::Engine;
 use crate::spool::{PushError, Spool};
@@ -268,7 +268,14 @@ impl Engine {
             return Some(unwritten);
         };
         let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
-        match file.write(chunk, status, reason, answer, endpoint) {
+        let why = Why {
+            status,
+            reason,
+            answer,
+            endpoint,
+            idempotency_key: &chunk.key,
+        };
+        match file.write(chunk.envelopes(), &why) {
             Ok(()) => None,
             Err(DeadLetterError::Full) => {
                 self.outcomes
@@ -282,4 +289,18 @@ impl Engine {
             }
         }
     }
+}
+
+/// Why an HTTP endpoint's events were dead-lettered: the fields of their dead-letter lines.
+#[derive(serde::Serialize)]
+struct Why<'a> {
+    /// The HTTP status, when the endpoint answered.
+    status: Option<u16>,
+    reason: &'a str,
+    /// The start of the server's answer, if it said anything.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    answer: &'a str,
+    /// The endpoint, without credentials or query.
+    endpoint: &'a str,
+    idempotency_key: &'a str,
 }

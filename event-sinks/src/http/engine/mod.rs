@@ -34,7 +34,7 @@ use event_core::Outcomes;
 use reqwest::header::HeaderMap;
 use uuid::Uuid;
 
-use super::dead_letter::DeadLetter;
+use crate::dead_letter::DeadLetter;
 use super::format::HttpFormat;
 use super::retry::Retry;
 use crate::spool::Spool;

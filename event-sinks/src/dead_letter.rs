@@ -1,4 +1,5 @@
-//! The dead-letter file: events no endpoint will ever take, one JSON line each, with why.
+//! The dead-letter file of the HTTP and Kafka sinks: events their destination will never take,
+//! one JSON line each, with why.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -6,8 +7,6 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
-
-use super::chunk::Chunk;
 
 /// An append-only NDJSON file, created `0600`, of at most `max_bytes`.
 pub(crate) struct DeadLetter {
@@ -29,19 +28,13 @@ impl From<io::Error> for DeadLetterError {
     }
 }
 
-/// One line of the file.
+/// One line of the file: when, why (the sink's own fields, such as the HTTP status or the
+/// Kafka error), and the event's envelope as it was.
 #[derive(Serialize)]
-struct Line<'a> {
-    dead_lettered_at: String,
-    /// The HTTP status, when the endpoint answered.
-    status: Option<u16>,
-    reason: &'a str,
-    /// The start of the server's answer, if it said anything.
-    #[serde(skip_serializing_if = "str::is_empty")]
-    answer: &'a str,
-    /// The endpoint, without credentials or query.
-    endpoint: &'a str,
-    idempotency_key: &'a str,
+struct Line<'a, W: Serialize> {
+    dead_lettered_at: &'a str,
+    #[serde(flatten)]
+    why: &'a W,
     event: &'a serde_json::value::RawValue,
 }
 
@@ -56,29 +49,23 @@ impl DeadLetter {
         Ok(DeadLetter { file, max_bytes })
     }
 
-    /// Appends every event of `chunk`, durably, or none of them: a failed append is cut back,
-    /// so the file never keeps a torn line that the next append would merge into its own.
-    pub(crate) fn write(
+    /// Appends every one of `envelopes`, each with the fields of `why` (an object), durably,
+    /// or none of them: a failed append is cut back, so the file never keeps a torn line that
+    /// the next append would merge into its own.
+    pub(crate) fn write<'e, W: Serialize>(
         &mut self,
-        chunk: &Chunk,
-        status: Option<u16>,
-        reason: &str,
-        answer: &str,
-        endpoint: &str,
+        envelopes: impl IntoIterator<Item = &'e [u8]>,
+        why: &W,
     ) -> Result<(), DeadLetterError> {
         let at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-        let mut out = Vec::with_capacity(chunk.lines.len() + 256 * chunk.events as usize);
-        for envelope in chunk.envelopes() {
+        let mut out = Vec::new();
+        for envelope in envelopes {
             let text = std::str::from_utf8(envelope).map_err(io::Error::other)?;
             let event: &serde_json::value::RawValue =
                 serde_json::from_str(text).map_err(io::Error::other)?;
             let line = Line {
-                dead_lettered_at: at.clone(),
-                status,
-                reason,
-                answer,
-                endpoint,
-                idempotency_key: &chunk.key,
+                dead_lettered_at: &at,
+                why,
                 event,
             };
             event_core::write_json(&mut out, &line).map_err(io::Error::other)?;

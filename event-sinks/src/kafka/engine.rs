@@ -1,0 +1,790 @@
+//! The accounting behind `KafkaSink`: librdkafka's delivery reports turned into outcomes, the
+//! outage mode in which events go to the disk spool, and the replay of the spool in order.
+//!
+//! Three threads meet here: the sink's worker (which produces), the sink's poll thread (which
+//! serves librdkafka's delivery reports and replays the spool), and whichever of them calls
+//! librdkafka's `flush` (which serves reports too). Everything they share is in [`State`],
+//! behind one mutex that is never held while calling into librdkafka, since a report needs it.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use event_core::{DropReason, Outcomes};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+};
+use uuid::Uuid;
+
+use super::redact::Redactor;
+use super::route::{Route, Router};
+use crate::dead_letter::{DeadLetter, DeadLetterError};
+use crate::spool::{PushError, RecordHeader, Spool};
+
+/// How long the first retry of a spool record waits after a failed replay; it doubles up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What a message is, carried through librdkafka as its opaque: bit 0 counted, bit 1 a spool
+/// replay, the rest the replay's generation (so a late report of an abandoned replay is
+/// recognised and ignored).
+#[derive(Clone, Copy)]
+pub(super) struct Tag {
+    counted: bool,
+    replay: Option<u64>,
+}
+
+impl Tag {
+    pub(super) fn live(counted: bool) -> Tag {
+        Tag {
+            counted,
+            replay: None,
+        }
+    }
+
+    fn encode(self) -> usize {
+        let replay = match self.replay {
+            Some(generation) => 2 | ((generation as usize) << 2),
+            None => 0,
+        };
+        usize::from(self.counted) | replay
+    }
+
+    fn decode(bits: usize) -> Tag {
+        Tag {
+            counted: bits & 1 == 1,
+            replay: (bits & 2 == 2).then_some((bits >> 2) as u64),
+        }
+    }
+}
+
+/// What became of one message.
+enum Fate<'a> {
+    Delivered,
+    /// The broker (or librdkafka, before sending) refused it for good: dead-lettered.
+    Refused(&'a KafkaError),
+    /// Not delivered within the delivery timeout, or purged: spooled, or dropped without a
+    /// spool.
+    Undelivered(&'a KafkaError),
+}
+
+/// Errors that no retry can mend: the message or its topic is refused as it is.
+fn is_permanent(err: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            MessageSizeTooLarge
+                | InvalidMessageSize
+                | InvalidMessage
+                | InvalidRecord
+                | MessageBatchTooLarge
+                | UnsupportedForMessageFormat
+                | BadMessage
+                | InvalidTopic
+                | UnknownTopic
+                | UnknownPartition
+                | UnknownTopicOrPartition
+                | UnknownTopicId
+                | TopicAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | PolicyViolation
+                | InvalidRequiredAcks
+                | InvalidArgument
+        )
+    )
+}
+
+/// Events whose delivery failed, waiting to be written to the spool as one record.
+#[derive(Default)]
+struct Failed {
+    lines: Vec<u8>,
+    events: u64,
+    uncounted: Vec<u64>,
+}
+
+impl Failed {
+    fn push(&mut self, line: &[u8], counted: bool) {
+        self.lines.extend_from_slice(line);
+        self.lines.push(b'\n');
+        if !counted {
+            self.uncounted.push(self.events);
+        }
+        self.events += 1;
+    }
+
+    fn counted(&self) -> u64 {
+        self.events - self.uncounted.len() as u64
+    }
+}
+
+/// The spool record being replayed.
+struct Replay {
+    generation: u64,
+    header: RecordHeader,
+    remaining: u64,
+    /// Some event was not delivered: the whole record stays and is tried again later.
+    failed: bool,
+    delivered: u64,
+    /// Events the broker refused, dead-lettered once the record is settled.
+    refused: Vec<(Vec<u8>, bool, String, String)>,
+}
+
+struct State {
+    spool: Option<Spool>,
+    /// Delivery is failing (or an earlier run left events in the spool): new events go to
+    /// the spool, behind those already there, until the replay has emptied it.
+    outage: bool,
+    /// The poll thread is to purge librdkafka's queues, so that what they hold comes back
+    /// now, as purged, and goes to the spool in order.
+    purge: bool,
+    failed: Failed,
+    /// Live messages handed to librdkafka and not yet reported, and how many of them count.
+    live: u64,
+    live_counted: u64,
+    replay: Option<Replay>,
+    generation: u64,
+    next_replay: Instant,
+    backoff: Duration,
+    /// Shutting down: nothing is replayed, and without a spool what fails is dropped with
+    /// reason `shutdown`.
+    closing: bool,
+    /// Shutdown gave up waiting: what was still live is counted dropped, later reports not.
+    abandoned: bool,
+    /// Damaged spool stretches already reported.
+    reported_corrupt: u64,
+}
+
+/// What the worker, the poll thread and librdkafka's reports share.
+pub(super) struct Shared {
+    outcomes: OnceLock<Outcomes>,
+    state: Mutex<State>,
+    changed: Condvar,
+    /// `None` without one, and after shutdown (which releases the file).
+    dead_letter: Mutex<Option<DeadLetter>>,
+    run: Uuid,
+    redactor: Redactor,
+    pub(super) stop: AtomicBool,
+}
+
+/// The producer's context: librdkafka calls it with delivery reports, errors and logs.
+pub(super) struct Context {
+    pub(super) shared: std::sync::Arc<Shared>,
+}
+
+pub(super) type KafkaProducer = BaseProducer<Context>;
+
+impl ClientContext for Context {
+    // librdkafka logs from its own threads; forwarding to `log`/`tracing` (the default) could
+    // reach the application's subscriber and this very pipeline. Errors are kept as the
+    // sink's last warning instead, with configured secrets removed.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
+            if let Some(outcomes) = self.shared.outcomes.get() {
+                let text = self.shared.redactor.clean(log_message);
+                outcomes.warning(format!("librdkafka {fac}: {text}"));
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(outcomes) = self.shared.outcomes.get() {
+            let text = self.shared.redactor.clean(&format!("{error}: {reason}"));
+            match error.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::Fatal) => {
+                    outcomes.error(text);
+                }
+                _ => outcomes.warning(text),
+            }
+        }
+    }
+}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let (fate, message) = match result {
+            Ok(message) => (Fate::Delivered, message),
+            Err((err, message)) if is_permanent(err) => (Fate::Refused(err), message),
+            Err((err, message)) => (Fate::Undelivered(err), message),
+        };
+        let line = message.payload().unwrap_or_default();
+        self.shared
+            .settle(Tag::decode(opaque), fate, line, message.topic());
+    }
+}
+
+impl Shared {
+    pub(super) fn new(
+        spool: Option<Spool>,
+        dead_letter: Option<DeadLetter>,
+        redactor: Redactor,
+    ) -> Shared {
+        // What an earlier run left in the spool goes first.
+        let outage = spool.as_ref().is_some_and(|spool| !spool.is_empty());
+        Shared {
+            outcomes: OnceLock::new(),
+            state: Mutex::new(State {
+                spool,
+                outage,
+                purge: false,
+                failed: Failed::default(),
+                live: 0,
+                live_counted: 0,
+                replay: None,
+                generation: 0,
+                next_replay: Instant::now(),
+                backoff: FIRST_BACKOFF,
+                closing: false,
+                abandoned: false,
+                reported_corrupt: 0,
+            }),
+            changed: Condvar::new(),
+            dead_letter: Mutex::new(dead_letter),
+            run: Uuid::new_v4(),
+            redactor,
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn attach(&self, outcomes: Outcomes) {
+        let _ = self.outcomes.set(outcomes);
+    }
+
+    fn outcomes(&self) -> &Outcomes {
+        self.outcomes.get().expect("attached before the first batch")
+    }
+
+    /// The outcomes handle, once the sink is attached to a pipeline.
+    pub(super) fn attached(&self) -> Option<&Outcomes> {
+        self.outcomes.get()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one message's fate: from a delivery report, or from `send` refusing it.
+    fn settle(&self, tag: Tag, fate: Fate<'_>, line: &[u8], topic: &str) {
+        let outcomes = self.outcomes();
+        let mut state = self.lock();
+        match tag.replay {
+            None => {
+                state.live -= 1;
+                if tag.counted {
+                    state.live_counted -= 1;
+                }
+                if !state.abandoned {
+                    match fate {
+                        Fate::Delivered => {
+                            if tag.counted {
+                                outcomes.delivered(1);
+                            }
+                        }
+                        Fate::Refused(err) => {
+                            let reason = self.refusal(err);
+                            let unwritten =
+                                self.write_dead_letter(line, topic, &reason, &error_code(err));
+                            if tag.counted {
+                                match unwritten {
+                                    None => outcomes.dead_lettered(1),
+                                    Some(reason) => outcomes.dropped(reason, 1),
+                                }
+                            }
+                        }
+                        Fate::Undelivered(err) => self.undelivered(&mut state, err, line, tag),
+                    }
+                }
+            }
+            Some(generation) => {
+                let Some(replay) = state
+                    .replay
+                    .as_mut()
+                    .filter(|r| r.generation == generation)
+                else {
+                    return;
+                };
+                replay.remaining -= 1;
+                match fate {
+                    Fate::Delivered => replay.delivered += u64::from(tag.counted),
+                    Fate::Refused(err) => replay.refused.push((
+                        line.to_vec(),
+                        tag.counted,
+                        self.refusal(err),
+                        error_code(err),
+                    )),
+                    Fate::Undelivered(err) => {
+                        if !replay.failed {
+                            outcomes.error(format!(
+                                "replaying the spool failed ({}); trying again later",
+                                self.redactor.clean(&err.to_string())
+                            ));
+                        }
+                        replay.failed = true;
+                    }
+                }
+                if replay.remaining == 0 {
+                    self.finish_replay(&mut state);
+                }
+            }
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    fn refusal(&self, err: &KafkaError) -> String {
+        let text = self.redactor.clean(&err.to_string());
+        self.outcomes()
+            .error(format!("the broker refused events for good: {text}"));
+        format!("refused for good: {text}")
+    }
+
+    /// A live message that was not delivered in time (or was purged): to the spool, or lost.
+    fn undelivered(&self, state: &mut State, err: &KafkaError, line: &[u8], tag: Tag) {
+        let outcomes = self.outcomes();
+        let text = self.redactor.clean(&err.to_string());
+        if state.spool.is_some() {
+            state.failed.push(line, tag.counted);
+            if !state.outage {
+                state.outage = true;
+                state.purge = true;
+                outcomes.error(format!(
+                    "events were not delivered ({text}); spooling until the brokers take them"
+                ));
+            }
+        } else if tag.counted {
+            let reason = if state.closing {
+                DropReason::Shutdown
+            } else {
+                DropReason::SinkError
+            };
+            outcomes.dropped(reason, 1);
+            outcomes.error(format!("events were not delivered and dropped: {text}"));
+        }
+    }
+
+    /// Appends a refused event to the dead-letter file; `Some(reason)` when it could not be,
+    /// and the event is dropped for that reason.
+    fn write_dead_letter(
+        &self,
+        line: &[u8],
+        topic: &str,
+        reason: &str,
+        error: &str,
+    ) -> Option<DropReason> {
+        let mut file = self.dead_letter.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(file) = file.as_mut() else {
+            return Some(DropReason::SinkError);
+        };
+        #[derive(serde::Serialize)]
+        struct Why<'a> {
+            reason: &'a str,
+            /// librdkafka's name for the error, such as `MessageSizeTooLarge`.
+            error: &'a str,
+            topic: &'a str,
+        }
+        let why = Why {
+            reason,
+            error,
+            topic,
+        };
+        match file.write([line], &why) {
+            Ok(()) => None,
+            Err(DeadLetterError::Full) => {
+                self.outcomes()
+                    .error("the dead-letter file reached its size bound (dead_letter_max_bytes)");
+                Some(DropReason::DeadLetterFull)
+            }
+            Err(DeadLetterError::Io(err)) => {
+                self.outcomes()
+                    .error(format!("writing the dead-letter file failed: {err}"));
+                Some(DropReason::SinkError)
+            }
+        }
+    }
+
+    /// Writes the failed events to the spool as one record.
+    fn spool_failed(&self, state: &mut State) {
+        if state.failed.events == 0 {
+            return;
+        }
+        let failed = std::mem::take(&mut state.failed);
+        let header = RecordHeader {
+            v: 1,
+            key: Uuid::new_v4().to_string(),
+            events: failed.events,
+            uncounted: failed.uncounted.clone(),
+            run: self.run,
+            failures: 0,
+            isolate: false,
+        };
+        self.push(state, &header.record(&failed.lines), failed.counted());
+    }
+
+    fn push(&self, state: &mut State, record: &[u8], counted: u64) {
+        let outcomes = self.outcomes();
+        let spool = state.spool.as_mut().expect("only called with a spool");
+        match spool.push(record) {
+            Ok(()) => outcomes.spooled(counted),
+            Err(PushError::Full { max_bytes }) => {
+                outcomes.dropped(DropReason::SpoolFull, counted);
+                outcomes.error(format!(
+                    "the spool is full ({max_bytes} bytes); events dropped"
+                ));
+            }
+            Err(PushError::Io(err)) => {
+                outcomes.dropped(DropReason::SinkError, counted);
+                outcomes.error(format!("writing the spool failed: {err}; events dropped"));
+            }
+        }
+    }
+
+    /// Settles the replayed record once every event of it is reported.
+    fn finish_replay(&self, state: &mut State) {
+        let Some(replay) = state.replay.take() else {
+            return;
+        };
+        if replay.failed {
+            state.next_replay = Instant::now() + state.backoff;
+            state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+            return;
+        }
+        let outcomes = self.outcomes();
+        let this_run = replay.header.run == self.run;
+        let counted = replay.header.events - replay.header.uncounted.len() as u64;
+        if this_run {
+            outcomes.unspooled(counted);
+            outcomes.delivered(replay.delivered);
+        } else {
+            outcomes.recovered(replay.delivered);
+        }
+        for (line, counted, reason, error) in &replay.refused {
+            let unwritten = self.write_dead_letter(line, "", reason, error);
+            if !counted {
+                continue;
+            }
+            match (this_run, unwritten) {
+                (true, None) => outcomes.dead_lettered(1),
+                (true, Some(reason)) => outcomes.dropped(reason, 1),
+                (false, None) => outcomes.recovered_dead_lettered(1),
+                (false, Some(_)) => outcomes.recovered_dropped(1),
+            }
+        }
+        state.backoff = FIRST_BACKOFF;
+        if let Some(spool) = state.spool.as_mut() {
+            if let Err(err) = spool.pop() {
+                outcomes.error(format!("removing a replayed record from the spool: {err}"));
+            }
+        }
+        self.leave_outage_if_done(state);
+    }
+
+    fn leave_outage_if_done(&self, state: &mut State) {
+        let drained = state.spool.as_ref().is_none_or(Spool::is_empty);
+        if drained && state.failed.events == 0 && state.live == 0 && state.replay.is_none() {
+            state.outage = false;
+        }
+    }
+
+    fn report_corrupt(&self, state: &mut State) {
+        let Some(spool) = state.spool.as_ref() else {
+            return;
+        };
+        let skipped = spool.skipped();
+        let total = skipped.torn_tails + skipped.corrupt_records + skipped.missing_segments;
+        if total > state.reported_corrupt {
+            self.outcomes()
+                .spool_corrupt(total - state.reported_corrupt);
+            state.reported_corrupt = total;
+        }
+    }
+
+    /// The worker's side: hands one event to librdkafka, or, in an outage, tells the caller
+    /// to spool it. Waits while librdkafka's queue is full.
+    pub(super) fn send(
+        &self,
+        producer: &KafkaProducer,
+        route: &Route,
+        line: &[u8],
+        tag: Tag,
+    ) -> Sent {
+        loop {
+            {
+                let mut state = self.lock();
+                if state.outage {
+                    // Behind what is still live: those reports go to the spool first.
+                    while state.live > 0 && !state.abandoned {
+                        state = self
+                            .changed
+                            .wait_timeout(state, Duration::from_millis(50))
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    }
+                    return Sent::Spool;
+                }
+                state.live += 1;
+                state.live_counted += u64::from(tag.counted);
+            }
+            match produce(producer, route, line, tag) {
+                Ok(()) => return Sent::Queued,
+                Err(err) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    let mut state = self.lock();
+                    state.live -= 1;
+                    state.live_counted -= u64::from(tag.counted);
+                    // The poll thread serves reports; wait for one to make room.
+                    let _ = self
+                        .changed
+                        .wait_timeout(state, Duration::from_millis(10))
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                Err(err) => {
+                    let fate = if is_permanent(&err) {
+                        Fate::Refused(&err)
+                    } else {
+                        Fate::Undelivered(&err)
+                    };
+                    self.settle(tag, fate, line, &route.topic);
+                    return Sent::Queued;
+                }
+            }
+        }
+    }
+
+    /// Appends events the worker could not send (an outage) to the spool, behind the
+    /// failed ones.
+    pub(super) fn spool_lines(&self, lines: &[u8], events: u64, uncounted: Vec<u64>) {
+        let mut state = self.lock();
+        self.spool_failed(&mut state);
+        let counted = events - uncounted.len() as u64;
+        let header = RecordHeader {
+            v: 1,
+            key: Uuid::new_v4().to_string(),
+            events,
+            uncounted,
+            run: self.run,
+            failures: 0,
+            isolate: false,
+        };
+        self.push(&mut state, &header.record(lines), counted);
+    }
+
+    /// The poll thread's work after each poll: purge when an outage began, spool what
+    /// failed, and replay the spool's oldest record when it is time.
+    pub(super) fn tend(&self, producer: &KafkaProducer, router: &Router, route: &mut Route) {
+        let purge = std::mem::take(&mut self.lock().purge);
+        if purge {
+            producer.purge(PurgeConfig::default().queue().inflight());
+        }
+        let mut state = self.lock();
+        self.spool_failed(&mut state);
+        self.report_corrupt(&mut state);
+        if !state.outage
+            || state.closing
+            || state.replay.is_some()
+            || state.live > 0
+            || Instant::now() < state.next_replay
+        {
+            return;
+        }
+        let Some(spool) = state.spool.as_mut() else {
+            return;
+        };
+        let record = match spool.peek() {
+            Ok(Some(record)) => record.to_vec(),
+            Ok(None) => {
+                self.report_corrupt(&mut state);
+                self.leave_outage_if_done(&mut state);
+                drop(state);
+                self.changed.notify_all();
+                return;
+            }
+            Err(err) => {
+                self.outcomes()
+                    .error(format!("reading the spool failed: {err}"));
+                state.next_replay = Instant::now() + state.backoff;
+                return;
+            }
+        };
+        let Some((header, lines)) = RecordHeader::read(&record) else {
+            // A record that passed its CRC but is not ours: skipped, counted.
+            self.outcomes().spool_corrupt(1);
+            if let Some(spool) = state.spool.as_mut() {
+                let _ = spool.pop();
+            }
+            return;
+        };
+        state.generation += 1;
+        let generation = state.generation;
+        let uncounted = header.uncounted.clone();
+        let envelopes: Vec<&[u8]> = lines
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .collect();
+        state.replay = Some(Replay {
+            generation,
+            remaining: envelopes.len() as u64,
+            header,
+            failed: false,
+            delivered: 0,
+            refused: Vec::new(),
+        });
+        if envelopes.is_empty() {
+            self.finish_replay(&mut state);
+            return;
+        }
+        drop(state);
+        for (index, line) in envelopes.into_iter().enumerate() {
+            let tag = Tag {
+                counted: !uncounted.contains(&(index as u64)),
+                replay: Some(generation),
+            };
+            if let Err(message) = router.route_line(line, route) {
+                let err = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage);
+                self.outcomes().error(format!(
+                    "a spooled line is not an envelope ({message}); dead-lettered"
+                ));
+                self.settle(tag, Fate::Refused(&err), line, "");
+                continue;
+            }
+            loop {
+                match produce(producer, route, line, tag) {
+                    Ok(()) => break,
+                    Err(err) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                        producer.poll(Duration::from_millis(10));
+                    }
+                    Err(err) => {
+                        let fate = if is_permanent(&err) {
+                            Fate::Refused(&err)
+                        } else {
+                            Fate::Undelivered(&err)
+                        };
+                        self.settle(tag, fate, line, &route.topic);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until no live message is left with librdkafka, or `deadline`; the number left.
+    pub(super) fn wait_live(&self, deadline: Instant) -> u64 {
+        let mut state = self.lock();
+        loop {
+            if state.live == 0 {
+                self.spool_failed(&mut state);
+                return 0;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return state.live;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, (deadline - now).min(Duration::from_millis(50)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Shutdown begins: no more replays; failures from now on are counted `shutdown` without
+    /// a spool. A replay under way is abandoned: its record stays in the spool.
+    pub(super) fn close(&self) {
+        let mut state = self.lock();
+        state.closing = true;
+        state.replay = None;
+    }
+
+    /// Closes the spool and the dead-letter file once shutdown has settled everything, so
+    /// that the next sink (in this process or the next) can claim them at once.
+    pub(super) fn release(&self) {
+        self.lock().spool = None;
+        *self.dead_letter.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Shutdown gives up on what is still live: counted dropped (`shutdown`), so nothing is
+    /// left pending; reports that come later are ignored.
+    pub(super) fn abandon(&self) -> u64 {
+        let mut state = self.lock();
+        self.spool_failed(&mut state);
+        state.abandoned = true;
+        let counted = std::mem::take(&mut state.live_counted);
+        if counted > 0 {
+            self.outcomes().dropped(DropReason::Shutdown, counted);
+        }
+        drop(state);
+        self.changed.notify_all();
+        counted
+    }
+}
+
+/// What [`Shared::send`] did with an event.
+pub(super) enum Sent {
+    /// Handed to librdkafka (or already settled, refused).
+    Queued,
+    /// Not sent: an outage is on, and the event goes to the spool.
+    Spool,
+}
+
+fn produce(
+    producer: &KafkaProducer,
+    route: &Route,
+    line: &[u8],
+    tag: Tag,
+) -> Result<(), KafkaError> {
+    let mut record = BaseRecord::with_opaque_to(&route.topic, tag.encode())
+        .payload(line)
+        .headers(route.headers());
+    if let Some(key) = route.key() {
+        record = record.key(key);
+    }
+    producer.send(record).map_err(|(err, _)| err)
+}
+
+/// librdkafka's name for an error, such as `MessageSizeTooLarge`.
+fn error_code(err: &KafkaError) -> String {
+    match err.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => "Other".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_through_the_opaque() {
+        for tag in [
+            Tag::live(true),
+            Tag::live(false),
+            Tag {
+                counted: true,
+                replay: Some(7),
+            },
+            Tag {
+                counted: false,
+                replay: Some(u32::MAX as u64),
+            },
+        ] {
+            let back = Tag::decode(tag.encode());
+            assert_eq!((back.counted, back.replay), (tag.counted, tag.replay));
+        }
+    }
+
+    #[test]
+    fn permanent_errors_are_the_ones_no_retry_mends() {
+        let production = KafkaError::MessageProduction;
+        assert!(is_permanent(&production(RDKafkaErrorCode::MessageSizeTooLarge)));
+        assert!(is_permanent(&production(RDKafkaErrorCode::TopicAuthorizationFailed)));
+        assert!(is_permanent(&production(RDKafkaErrorCode::UnknownTopic)));
+        assert!(!is_permanent(&production(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(!is_permanent(&production(RDKafkaErrorCode::PurgeQueue)));
+        assert!(!is_permanent(&production(RDKafkaErrorCode::NotEnoughReplicas)));
+    }
+}

@@ -1,0 +1,399 @@
+//! Where each event goes and what its message carries besides the envelope: the topic (fixed,
+//! or a template over envelope fields), the key, and the headers, read from the event's typed
+//! envelope (or, for an event read back from the spool, from its stored line).
+
+use std::fmt::Write as _;
+
+use event_core::envelope::{
+    EnvelopeHead, EnvelopeObject, EnvelopeVisitor, FieldValue, ResourceKey, StoredEnvelope,
+};
+use event_core::{BuildError, RenderError};
+use rdkafka::message::{Header, OwnedHeaders};
+
+/// The most characters Kafka allows in a topic name.
+const MAX_TOPIC: usize = 249;
+
+/// The envelope fields a topic template may name: a bounded set, so a template cannot turn
+/// a per-user value into a topic per user.
+const PLACEHOLDERS: [&str; 7] = [
+    "event_name",
+    "event_type",
+    "event_version",
+    "level",
+    "service",
+    "environment",
+    "region",
+];
+
+/// A part of a topic template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Field(&'static str),
+}
+
+/// The topic of every message: fixed, or rendered from a template per event.
+#[derive(Clone, Debug)]
+pub(super) struct Topic {
+    parts: Vec<Part>,
+}
+
+impl Topic {
+    /// Parses `template`: literal topic characters (`a-z A-Z 0-9 . _ -`) and `{field}`
+    /// placeholders from [`PLACEHOLDERS`].
+    pub(super) fn parse(template: &str) -> Result<Topic, BuildError> {
+        const SETTING: &str = "KafkaSink topic";
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('{') {
+                let Some(end) = after.find('}') else {
+                    return Err(BuildError::new(
+                        SETTING,
+                        format!("`{template}` has a `{{` without its `}}`"),
+                    ));
+                };
+                let name = &after[..end];
+                let Some(field) = PLACEHOLDERS.iter().find(|p| **p == name) else {
+                    return Err(BuildError::new(
+                        SETTING,
+                        format!(
+                            "`{template}` names `{{{name}}}`; a topic template may name {}",
+                            PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                        ),
+                    ));
+                };
+                parts.push(Part::Field(field));
+                rest = &after[end + 1..];
+            } else {
+                let end = rest.find('{').unwrap_or(rest.len());
+                let literal = &rest[..end];
+                if let Some(bad) = literal.chars().find(|c| !is_topic_char(*c)) {
+                    return Err(BuildError::new(
+                        SETTING,
+                        format!(
+                            "`{template}` has `{bad}`, which a Kafka topic name cannot hold: \
+                             use letters, digits, `.`, `_` and `-`"
+                        ),
+                    ));
+                }
+                parts.push(Part::Literal(literal.to_owned()));
+                rest = &rest[end..];
+            }
+        }
+        let literal_len: usize = parts
+            .iter()
+            .map(|part| match part {
+                Part::Literal(text) => text.len(),
+                Part::Field(_) => 0,
+            })
+            .sum();
+        if parts.is_empty() {
+            return Err(BuildError::new(SETTING, "is empty; name a topic"));
+        }
+        if literal_len > MAX_TOPIC {
+            return Err(BuildError::new(
+                SETTING,
+                format!("is longer than the {MAX_TOPIC} characters Kafka allows"),
+            ));
+        }
+        if matches!(parts.as_slice(), [Part::Literal(name)] if name == "." || name == "..") {
+            return Err(BuildError::new(
+                SETTING,
+                "`.` and `..` are not topic names Kafka accepts",
+            ));
+        }
+        Ok(Topic { parts })
+    }
+}
+
+fn is_topic_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// What routes events: the topic, and the envelope key whose value keys each message.
+#[derive(Clone, Debug)]
+pub(super) struct Router {
+    topic: Topic,
+    key_from: Option<String>,
+}
+
+impl Router {
+    pub(super) fn new(topic: Topic, key_from: Option<String>) -> Router {
+        Router { topic, key_from }
+    }
+
+    /// Reads the event's route from its typed envelope into `out`.
+    pub(super) fn route(
+        &self,
+        envelope: event_core::envelope::Envelope<'_>,
+        out: &mut Route,
+    ) -> Result<(), RenderError> {
+        out.clear();
+        let mut reader = Reader {
+            router: self,
+            out,
+            depth: 0,
+        };
+        envelope.visit(&mut reader)?;
+        reader.out.finish(&self.topic);
+        Ok(())
+    }
+
+    /// Reads the route of an envelope read back from the spool; `Err` names what is wrong
+    /// with a line that is not an envelope.
+    pub(super) fn route_line(&self, line: &[u8], out: &mut Route) -> Result<(), String> {
+        out.clear();
+        let stored = StoredEnvelope::parse(line).map_err(|err| err.to_string())?;
+        let mut reader = Reader {
+            router: self,
+            out,
+            depth: 0,
+        };
+        stored.visit(&mut reader).map_err(|err| err.to_string())?;
+        reader.out.finish(&self.topic);
+        Ok(())
+    }
+}
+
+/// One event's topic, key and header values; reused from event to event.
+#[derive(Default)]
+pub(super) struct Route {
+    pub(super) topic: String,
+    key: Option<String>,
+    name: String,
+    kind: String,
+    version: String,
+    level: &'static str,
+    service: String,
+    environment: String,
+    region: String,
+    trace_id: String,
+    span_id: String,
+}
+
+impl Route {
+    fn clear(&mut self) {
+        self.topic.clear();
+        self.key = None;
+        for text in [
+            &mut self.name,
+            &mut self.kind,
+            &mut self.version,
+            &mut self.service,
+            &mut self.environment,
+            &mut self.region,
+            &mut self.trace_id,
+            &mut self.span_id,
+        ] {
+            text.clear();
+        }
+        self.level = "";
+    }
+
+    /// Renders the topic from the template and the fields read.
+    fn finish(&mut self, topic: &Topic) {
+        for part in &topic.parts {
+            let value = match part {
+                Part::Literal(text) => {
+                    self.topic.push_str(text);
+                    continue;
+                }
+                Part::Field("event_name") => &self.name,
+                Part::Field("event_type") => &self.kind,
+                Part::Field("event_version") => &self.version,
+                Part::Field("level") => self.level,
+                Part::Field("service") => &self.service,
+                Part::Field("environment") => &self.environment,
+                Part::Field(_) => &self.region,
+            };
+            if value.is_empty() {
+                // A resource field the layer does not set.
+                self.topic.push_str("unknown");
+            }
+            // Any character a topic cannot hold (a service named with a space) becomes `_`.
+            self.topic.extend(
+                value
+                    .chars()
+                    .map(|c| if is_topic_char(c) { c } else { '_' }),
+            );
+        }
+    }
+
+    /// The message key, if the event has a value for it.
+    pub(super) fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The message headers: `event_name`, `event_type`, `event_version`, `content-type`, and
+    /// a W3C `traceparent` when the event carries a trace id and span id.
+    pub(super) fn headers(&self) -> OwnedHeaders {
+        let mut headers = OwnedHeaders::new_with_capacity(5)
+            .insert(Header {
+                key: "event_name",
+                value: Some(self.name.as_str()),
+            })
+            .insert(Header {
+                key: "event_type",
+                value: Some(self.kind.as_str()),
+            })
+            .insert(Header {
+                key: "event_version",
+                value: Some(self.version.as_str()),
+            })
+            .insert(Header {
+                key: "content-type",
+                value: Some("application/json"),
+            });
+        if is_hex(&self.trace_id, 32) && is_hex(&self.span_id, 16) {
+            // Sampled: the event was recorded, so the trace it belongs to was too.
+            let traceparent = format!("00-{}-{}-01", self.trace_id, self.span_id);
+            headers = headers.insert(Header {
+                key: "traceparent",
+                value: Some(traceparent.as_str()),
+            });
+        }
+        headers
+    }
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len
+        && text.bytes().all(|b| b.is_ascii_hexdigit())
+        && text.bytes().any(|b| b != b'0')
+}
+
+/// Reads what the route needs while the envelope is walked: the head, the resource fields,
+/// and top-level values (never those inside objects).
+struct Reader<'r> {
+    router: &'r Router,
+    out: &'r mut Route,
+    depth: usize,
+}
+
+impl EnvelopeVisitor for Reader<'_> {
+    fn head(&mut self, head: &EnvelopeHead<'_>) {
+        self.out.name.push_str(head.name);
+        self.out.kind.push_str(head.kind);
+        let _ = write!(self.out.version, "{}", head.version);
+        self.out.level = head.level.as_str();
+        if self.router.key_from.as_deref() == Some("event_name") {
+            self.out.key = Some(head.name.to_owned());
+        }
+    }
+
+    fn resource(&mut self, key: ResourceKey, value: &str) {
+        match key {
+            ResourceKey::Service => self.out.service.push_str(value),
+            ResourceKey::Environment => self.out.environment.push_str(value),
+            ResourceKey::Region => self.out.region.push_str(value),
+            _ => {}
+        }
+        if self.router.key_from.as_deref() == Some(key.as_str()) {
+            self.out.key = Some(value.to_owned());
+        }
+    }
+
+    fn value(&mut self, key: &str, value: FieldValue<'_>) -> Result<(), serde_json::Error> {
+        if self.depth > 0 {
+            return Ok(());
+        }
+        match key {
+            "trace_id" => self.out.trace_id.push_str(value.as_str().unwrap_or("")),
+            "span_id" => self.out.span_id.push_str(value.as_str().unwrap_or("")),
+            _ => {}
+        }
+        if self.router.key_from.as_deref() == Some(key) {
+            self.out.key = match value.as_str() {
+                Some(text) => Some(text.to_owned()),
+                None => match value.to_json_value()? {
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                },
+            };
+        }
+        Ok(())
+    }
+
+    fn begin_object(&mut self, _object: EnvelopeObject) {
+        self.depth += 1;
+    }
+
+    fn end_object(&mut self) {
+        self.depth -= 1;
+    }
+}
+
+/// Checks `.key_from(..)`: a top-level envelope key, not one of its objects.
+pub(super) fn check_key_from(key: &str) -> Result<(), BuildError> {
+    if key.is_empty() {
+        return Err(BuildError::new(
+            "KafkaSink key_from",
+            "is empty; name a top-level envelope key such as `user_id`",
+        ));
+    }
+    if EnvelopeObject::from_key(key).is_some() {
+        return Err(BuildError::new(
+            "KafkaSink key_from",
+            format!(
+                "`{key}` is an object of the envelope; name a top-level key with a single \
+                 value, such as `user_id` or `request_id`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_or_say_what_is_wrong() {
+        assert_eq!(
+            Topic::parse("events").unwrap().parts,
+            [Part::Literal("events".into())]
+        );
+        assert_eq!(
+            Topic::parse("events.{event_type}.v{event_version}")
+                .unwrap()
+                .parts,
+            [
+                Part::Literal("events.".into()),
+                Part::Field("event_type"),
+                Part::Literal(".v".into()),
+                Part::Field("event_version"),
+            ]
+        );
+        let err = |template: &str| Topic::parse(template).unwrap_err().to_string();
+        assert!(err("events.{user_id}").contains("may name {event_name}"));
+        assert!(err("events.{event_type").contains("without its `}`"));
+        assert!(err("my events").contains("has ` `"));
+        assert!(err("").contains("empty"));
+        assert!(err(&"e".repeat(250)).contains("249"));
+        assert!(err("..").contains("not topic names"));
+    }
+
+    #[test]
+    fn a_topic_renders_from_the_fields_with_bad_characters_replaced() {
+        let topic = Topic::parse("{service}.{event_type}.{region}").unwrap();
+        let mut route = Route {
+            service: "my shop".into(),
+            kind: "security".into(),
+            ..Route::default()
+        };
+        route.finish(&topic);
+        assert_eq!(route.topic, "my_shop.security.unknown");
+    }
+
+    #[test]
+    fn traceparent_needs_a_valid_trace_and_span_id() {
+        assert!(is_hex("4bf92f3577b34da6a3ce929d0e0e4736", 32));
+        assert!(!is_hex("00000000000000000000000000000000", 32));
+        assert!(!is_hex("4bf92f3577b34da6a3ce929d0e0e473", 32));
+        assert!(!is_hex("zbf92f3577b34da6a3ce929d0e0e4736", 32));
+        assert!(check_key_from("user_id").is_ok());
+        assert!(check_key_from("metadata").is_err());
+        assert!(check_key_from("").is_err());
+    }
+}

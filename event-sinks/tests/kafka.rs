@@ -1,0 +1,446 @@
+//! `KafkaSink` against librdkafka's in-process mock cluster (three brokers): delivery with
+//! headers, order per key, brokers down and up with the spool, injected request errors,
+//! refused events dead-lettered, and shutdown with the cluster down; conservation in every
+//! case.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use event_core::{emit, DropReason, Event, EventGuard, EventLayer, SinkStats};
+use event_sinks::rdkafka::consumer::{BaseConsumer, Consumer};
+use event_sinks::rdkafka::message::{Headers, Message};
+use event_sinks::rdkafka::mocking::MockCluster;
+use event_sinks::rdkafka::producer::DefaultProducerContext;
+use event_sinks::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use event_sinks::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use event_sinks::{KafkaSink, KafkaSinkBuilder};
+use tracing_subscriber::prelude::*;
+
+const FLUSH: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(30);
+const CANARY: &str = "canary-5d2a-secret";
+
+/// A job ended.
+#[derive(Event)]
+#[event(kind = "business", version = 1)]
+struct JobFinished {
+    /// Its number, in emission order.
+    n: u64,
+    /// Never to be seen outside.
+    #[event(redact)]
+    secret: String,
+}
+
+type Cluster = MockCluster<'static, DefaultProducerContext>;
+
+fn cluster(topic: &str) -> Cluster {
+    let cluster = MockCluster::new(3).unwrap();
+    cluster.create_topic(topic, 3, 3).unwrap();
+    cluster
+}
+
+fn builder(cluster: &Cluster, topic: &str) -> KafkaSinkBuilder {
+    KafkaSink::builder(cluster.bootstrap_servers())
+        .topic(topic)
+        .client_config("linger.ms", "1")
+}
+
+/// Emits `count` events (numbered from `from`), each inside a span whose `user_id` is one of
+/// five, through a layer with `sink`.
+fn emit_through(sink: KafkaSink, from: u64, count: u64) -> EventGuard {
+    let (layer, guard) = EventLayer::builder()
+        .service("kafka-test")
+        .sink(sink)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for n in from..from + count {
+            let user = format!("u-{}", n % 5);
+            let span = tracing::info_span!(
+                "request",
+                user_id = user.as_str(),
+                trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+                span_id = "7dac9621a2ff46d4"
+            );
+            let _entered = span.enter();
+            emit!(JobFinished {
+                n,
+                secret: CANARY.into(),
+            });
+        }
+    });
+    guard
+}
+
+fn stats(guard: &EventGuard) -> SinkStats {
+    guard.stats().sink("kafka").unwrap().clone()
+}
+
+fn assert_conserved(stats: &SinkStats) {
+    assert!(stats.is_conserved(), "conservation broken: {stats:?}");
+    assert_eq!(stats.pending, 0, "{stats:?}");
+}
+
+/// Waits for a condition the sink reaches on its own threads (checked every millisecond).
+fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+/// One consumed message.
+struct Consumed {
+    partition: i32,
+    key: Option<String>,
+    envelope: serde_json::Value,
+    headers: BTreeMap<String, String>,
+}
+
+/// Reads every partition of `topic` from the start until `expected` messages came, or
+/// nothing more comes for a while.
+fn consume(cluster: &Cluster, topic: &str, expected: usize) -> Vec<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("group.id", "kafka-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..3 {
+        partitions
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&partitions).unwrap();
+    let mut out = Vec::new();
+    let mut idle = Instant::now();
+    while out.len() < expected && idle.elapsed() < Duration::from_secs(10) {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        idle = Instant::now();
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8(h.value.unwrap().to_vec()).unwrap();
+                        (h.key.to_owned(), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Consumed {
+            partition: message.partition(),
+            key: message
+                .key()
+                .map(|key| String::from_utf8(key.to_vec()).unwrap()),
+            envelope: serde_json::from_slice(message.payload().unwrap()).unwrap(),
+            headers,
+        });
+    }
+    out
+}
+
+fn number(message: &Consumed) -> u64 {
+    message.envelope["metadata"]["n"].as_u64().unwrap()
+}
+
+#[test]
+fn events_arrive_once_with_headers_keys_and_order_per_key() {
+    let cluster = cluster("jobs");
+    let sink = builder(&cluster, "jobs").key_from("user_id").build().unwrap();
+    let guard = emit_through(sink, 0, 1000);
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = stats(&guard);
+    assert_eq!(stats.delivered, 1000, "{stats:?}");
+    assert_conserved(&stats);
+
+    let messages = consume(&cluster, "jobs", 1000);
+    assert_eq!(messages.len(), 1000);
+    let ids: BTreeSet<&str> = messages
+        .iter()
+        .map(|m| m.envelope["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1000, "every event once, by event_id");
+    let mut partitions_of_key: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    let mut last_of_key: BTreeMap<String, u64> = BTreeMap::new();
+    for message in &messages {
+        let key = message.key.clone().expect("keyed by user_id");
+        assert_eq!(key, message.envelope["user_id"].as_str().unwrap());
+        partitions_of_key
+            .entry(key.clone())
+            .or_default()
+            .insert(message.partition);
+        // Within a partition, in emission order.
+        let n = number(message);
+        if let Some(last) = last_of_key.insert(key, n) {
+            assert!(n > last, "{n} after {last}");
+        }
+        assert_eq!(message.headers["event_name"], "job_finished");
+        assert_eq!(message.headers["event_type"], "business");
+        assert_eq!(message.headers["event_version"], "1.0");
+        assert_eq!(message.headers["content-type"], "application/json");
+        assert_eq!(
+            message.headers["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-7dac9621a2ff46d4-01"
+        );
+        assert_eq!(message.envelope["metadata"]["secret"], "[REDACTED]");
+    }
+    assert_eq!(partitions_of_key.len(), 5);
+    assert!(partitions_of_key.values().all(|p| p.len() == 1));
+    assert!(guard.shutdown(FLUSH).is_complete());
+}
+
+#[test]
+fn a_topic_template_routes_each_event_by_its_fields() {
+    let cluster = cluster("events.business");
+    let sink = builder(&cluster, "events.{event_type}").build().unwrap();
+    let guard = emit_through(sink, 0, 10);
+    assert!(guard.flush(FLUSH).is_complete());
+    assert_eq!(stats(&guard).delivered, 10);
+    let messages = consume(&cluster, "events.business", 10);
+    assert_eq!(messages.len(), 10);
+    // No key configured: librdkafka's partitioner picks partitions, the message has no key.
+    assert!(messages.iter().all(|m| m.key.is_none()));
+    assert!(guard.shutdown(FLUSH).is_complete());
+}
+
+#[test]
+fn retried_request_errors_are_not_losses() {
+    let cluster = cluster("jobs");
+    // The first produce requests fail with errors librdkafka retries on its own.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        ],
+    );
+    let sink = builder(&cluster, "jobs").build().unwrap();
+    let guard = emit_through(sink, 0, 200);
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = stats(&guard);
+    assert_eq!(stats.delivered, 200, "{stats:?}");
+    assert_eq!(stats.dropped_total(), 0, "{stats:?}");
+    assert_conserved(&stats);
+    let messages = consume(&cluster, "jobs", 200);
+    let ids: BTreeSet<&str> = messages
+        .iter()
+        .map(|m| m.envelope["event_id"].as_str().unwrap())
+        .collect();
+    // Idempotent producer: retries wrote nothing twice.
+    assert_eq!((messages.len(), ids.len()), (200, 200));
+    assert!(guard.shutdown(FLUSH).is_complete());
+}
+
+#[test]
+fn refused_events_go_to_the_dead_letter_file_with_the_error() {
+    let cluster = cluster("jobs");
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 50],
+    );
+    let sink = builder(&cluster, "jobs")
+        .dead_letter(&dead)
+        .client_config("sasl.password", CANARY)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 5);
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = stats(&guard);
+    assert_eq!(stats.dead_lettered, 5, "{stats:?}");
+    assert_conserved(&stats);
+    let text = std::fs::read_to_string(&dead).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    for line in &lines {
+        assert_eq!(line["error"], "TopicAuthorizationFailed");
+        assert_eq!(line["topic"], "jobs");
+        assert!(line["reason"].as_str().unwrap().contains("refused for good"));
+        assert_eq!(line["event"]["event_name"], "job_finished");
+    }
+    assert!(!text.contains(CANARY));
+    assert!(!format!("{stats:?}").contains(CANARY));
+    assert!(guard.shutdown(FLUSH).is_complete());
+}
+
+#[test]
+fn a_message_over_the_size_limit_is_dead_lettered_not_retried() {
+    let cluster = cluster("jobs");
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.ndjson");
+    let sink = builder(&cluster, "jobs")
+        .dead_letter(&dead)
+        .client_config("message.max.bytes", "1000")
+        .build()
+        .unwrap();
+    let (layer, guard) = EventLayer::builder().sink(sink).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(JobFinished {
+            n: 1,
+            secret: String::new(),
+        });
+        #[derive(Event)]
+        #[event(kind = "business", version = 1)]
+        struct ReportUploaded {
+            body: String,
+        }
+        emit!(ReportUploaded {
+            body: "x".repeat(5000),
+        });
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let stats = stats(&guard);
+    assert_eq!((stats.delivered, stats.dead_lettered), (1, 1), "{stats:?}");
+    assert_conserved(&stats);
+    let text = std::fs::read_to_string(&dead).unwrap();
+    assert!(text.contains("MessageSizeTooLarge"), "{text}");
+    assert!(text.contains("report_uploaded"));
+    assert!(guard.shutdown(FLUSH).is_complete());
+}
+
+#[test]
+fn an_outage_longer_than_the_delivery_timeout_spools_and_replays_in_order() {
+    let cluster = cluster("jobs");
+    let dir = tempfile::tempdir().unwrap();
+    for broker in 1..=3 {
+        cluster.broker_down(broker).unwrap();
+    }
+    let sink = builder(&cluster, "jobs")
+        .key_from("user_id")
+        .delivery_timeout(Duration::from_millis(300))
+        .spool(dir.path().join("spool"), 64 << 20)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 100);
+    assert!(
+        wait_until(|| stats(&guard).spooled == 100),
+        "{:?}",
+        stats(&guard)
+    );
+    for broker in 1..=3 {
+        cluster.broker_up(broker).unwrap();
+    }
+    assert!(
+        wait_until(|| stats(&guard).delivered == 100),
+        "{:?}",
+        stats(&guard)
+    );
+    let stats = stats(&guard);
+    assert_eq!(stats.spooled, 0, "{stats:?}");
+    assert_eq!(stats.dropped_total(), 0, "{stats:?}");
+    assert_conserved(&stats);
+    let messages = consume(&cluster, "jobs", 100);
+    let numbers: BTreeSet<u64> = messages.iter().map(number).collect();
+    assert_eq!(numbers.len(), 100, "every event, by number");
+    let mut last_of_key: BTreeMap<String, u64> = BTreeMap::new();
+    for message in &messages {
+        let n = number(message);
+        if let Some(last) = last_of_key.insert(message.key.clone().unwrap(), n) {
+            assert!(n > last, "order per key: {n} after {last}");
+        }
+    }
+    assert!(guard.shutdown(FLUSH).is_complete());
+}
+
+#[test]
+fn shutdown_with_the_cluster_down_counts_or_spools_everything() {
+    // Without a spool: dropped, reason `shutdown`, nothing left pending.
+    let cluster = cluster("jobs");
+    for broker in 1..=3 {
+        cluster.broker_down(broker).unwrap();
+    }
+    let sink = builder(&cluster, "jobs")
+        .flush_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 50);
+    guard.shutdown(Duration::from_secs(2));
+    let dropped = stats(&guard);
+    assert_eq!(dropped.dropped(DropReason::Shutdown), 50, "{dropped:?}");
+    assert_conserved(&dropped);
+
+    // With a spool: spooled, and the next run on the same spool delivers them.
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let sink = builder(&cluster, "jobs")
+        .flush_timeout(Duration::from_millis(300))
+        .spool(&spool, 64 << 20)
+        .build()
+        .unwrap();
+    let guard = emit_through(sink, 0, 50);
+    guard.shutdown(Duration::from_secs(2));
+    let spooled = stats(&guard);
+    assert_eq!(spooled.spooled, 50, "{spooled:?}");
+    assert_conserved(&spooled);
+    drop(guard);
+
+    for broker in 1..=3 {
+        cluster.broker_up(broker).unwrap();
+    }
+    let sink = builder(&cluster, "jobs").spool(&spool, 64 << 20).build().unwrap();
+    let guard = emit_through(sink, 50, 10);
+    assert!(
+        wait_until(|| {
+            let stats = stats(&guard);
+            stats.recovered == 50 && stats.delivered == 10
+        }),
+        "{:?}",
+        stats(&guard)
+    );
+    assert!(guard.shutdown(FLUSH).is_complete());
+    let messages = consume(&cluster, "jobs", 60);
+    let numbers: Vec<u64> = messages.iter().map(number).collect();
+    assert_eq!(numbers.iter().collect::<BTreeSet<_>>().len(), 60);
+    // The earlier run's events first: replayed before the new ones were sent.
+    let mut per_partition: BTreeMap<i32, Vec<u64>> = BTreeMap::new();
+    for message in &messages {
+        per_partition
+            .entry(message.partition)
+            .or_default()
+            .push(number(message));
+    }
+    for numbers in per_partition.values() {
+        let first_new = numbers.iter().position(|n| *n >= 50).unwrap_or(numbers.len());
+        assert!(numbers[first_new..].iter().all(|n| *n >= 50), "{numbers:?}");
+    }
+}
+
+#[test]
+fn settings_are_checked_when_the_sink_is_built_and_secrets_never_shown() {
+    let err = KafkaSink::builder("localhost:9092").build().unwrap_err();
+    assert!(err.to_string().contains(".topic("), "{err}");
+    let err = KafkaSink::builder("localhost:9092")
+        .topic("events.{user_id}")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("may name"), "{err}");
+    let err = KafkaSink::builder("localhost:9092")
+        .topic("events")
+        .client_config("acks", CANARY)
+        .build()
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("librdkafka refused"), "{text}");
+    assert!(!text.contains(CANARY), "{text}");
+    let builder = KafkaSink::builder("localhost:9092")
+        .topic("events")
+        .client_config("sasl.password", CANARY);
+    assert!(!format!("{builder:?}").contains(CANARY));
+    let sink = builder.build().unwrap();
+    assert!(!format!("{sink:?}").contains(CANARY));
+}
