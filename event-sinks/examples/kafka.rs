@@ -44,10 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dead_letter(dir.path().join("refused.ndjson"))
         .client_config("compression.type", "lz4")
         .build()?;
-    let (layer, guard) = EventLayer::builder()
-        .service("shop")
-        .sink(sink)
-        .build()?;
+    let (layer, guard) = EventLayer::builder().service("shop").sink(sink).build()?;
     tracing_subscriber::registry().with(layer).init();
 
     for order_id in 1..=30 {
@@ -90,7 +87,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let message = message?;
-        let envelope: serde_json::Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
+        let envelope: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default())?;
         let event_id = envelope["event_id"].as_str().unwrap_or_default().to_owned();
         if !seen.insert(event_id) {
             continue;

@@ -33,9 +33,9 @@ mod file;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 mod init;
-mod memory;
 #[cfg(feature = "kafka")]
 mod kafka;
+mod memory;
 #[cfg(any(feature = "http", feature = "kafka"))]
 mod spool;
 mod stdout;
@@ -47,12 +47,12 @@ pub use http::{HttpFormat, HttpSink, HttpSinkBuilder, Retry};
 pub use init::init_stdout;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSink, KafkaSinkBuilder};
+pub use memory::MemorySink;
 /// The `rdkafka` crate `KafkaSink` is built on, at the same version: its `MockCluster` (an
 /// in-process Kafka cluster for your tests) and its consumers, without a second librdkafka
 /// build.
 #[cfg(feature = "kafka")]
 pub use rdkafka;
-pub use memory::MemorySink;
 pub use stdout::{StdoutFormat, StdoutSink, StdoutSinkBuilder};
 
 /// The workspace README's code blocks, compiled and run as this crate's doctests (which have

@@ -258,7 +258,9 @@ impl Shared {
     }
 
     fn outcomes(&self) -> &Outcomes {
-        self.outcomes.get().expect("attached before the first batch")
+        self.outcomes
+            .get()
+            .expect("attached before the first batch")
     }
 
     /// The outcomes handle, once the sink is attached to a pipeline.
@@ -276,9 +278,10 @@ impl Shared {
         let mut state = self.lock();
         match tag.replay {
             None => {
-                state.live -= 1;
+                // Saturating: after `abandon`, reports may still come for what it counted.
+                state.live = state.live.saturating_sub(1);
                 if tag.counted {
-                    state.live_counted -= 1;
+                    state.live_counted = state.live_counted.saturating_sub(1);
                 }
                 if !state.abandoned {
                     match fate {
@@ -303,10 +306,7 @@ impl Shared {
                 }
             }
             Some(generation) => {
-                let Some(replay) = state
-                    .replay
-                    .as_mut()
-                    .filter(|r| r.generation == generation)
+                let Some(replay) = state.replay.as_mut().filter(|r| r.generation == generation)
                 else {
                     return;
                 };
@@ -780,11 +780,19 @@ mod tests {
     #[test]
     fn permanent_errors_are_the_ones_no_retry_mends() {
         let production = KafkaError::MessageProduction;
-        assert!(is_permanent(&production(RDKafkaErrorCode::MessageSizeTooLarge)));
-        assert!(is_permanent(&production(RDKafkaErrorCode::TopicAuthorizationFailed)));
+        assert!(is_permanent(&production(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
+        assert!(is_permanent(&production(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+        )));
         assert!(is_permanent(&production(RDKafkaErrorCode::UnknownTopic)));
-        assert!(!is_permanent(&production(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(!is_permanent(&production(
+            RDKafkaErrorCode::MessageTimedOut
+        )));
         assert!(!is_permanent(&production(RDKafkaErrorCode::PurgeQueue)));
-        assert!(!is_permanent(&production(RDKafkaErrorCode::NotEnoughReplicas)));
+        assert!(!is_permanent(&production(
+            RDKafkaErrorCode::NotEnoughReplicas
+        )));
     }
 }

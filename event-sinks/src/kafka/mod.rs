@@ -220,7 +220,10 @@ impl KafkaSinkBuilder {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
-            .set("client.id", concat!("event-sinks/", env!("CARGO_PKG_VERSION")))
+            .set(
+                "client.id",
+                concat!("event-sinks/", env!("CARGO_PKG_VERSION")),
+            )
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set(

@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use event_core::DropReason;
 
 use super::super::chunk::Chunk;
-use crate::dead_letter::DeadLetterError;
 use super::state::{Origin, SpoolOp};
 use super::Engine;
+use crate::dead_letter::DeadLetterError;
 use crate::spool::{PushError, Spool};
 
 pub(crate) struct SpoolState {

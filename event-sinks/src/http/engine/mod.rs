@@ -34,9 +34,9 @@ use event_core::Outcomes;
 use reqwest::header::HeaderMap;
 use uuid::Uuid;
 
-use crate::dead_letter::DeadLetter;
 use super::format::HttpFormat;
 use super::retry::Retry;
+use crate::dead_letter::DeadLetter;
 use crate::spool::Spool;
 use disk::SpoolState;
 pub(crate) use service::Endpoint;
