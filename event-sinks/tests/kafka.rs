@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use event_core::{emit, DropReason, Event, EventGuard, EventLayer, SinkStats};
+use event_core::{
+    emit, DropReason, Event, EventGuard, EventLayer, Overflow, SinkOptions, SinkStats,
+};
 use event_sinks::rdkafka::consumer::{BaseConsumer, Consumer};
 use event_sinks::rdkafka::message::{Headers, Message};
 use event_sinks::rdkafka::mocking::MockCluster;
@@ -46,11 +48,14 @@ fn builder(cluster: &Cluster, topic: &str) -> KafkaSinkBuilder {
 }
 
 /// Emits `count` events (numbered from `from`), each inside a span whose `user_id` is one of
-/// five, through a layer with `sink`.
+/// five, through a layer with `sink`, waiting for room in its queue rather than dropping.
 fn emit_through(sink: KafkaSink, from: u64, count: u64) -> EventGuard {
+    let options = SinkOptions::new().overflow(Overflow::Block {
+        timeout: Duration::from_secs(60),
+    });
     let (layer, guard) = EventLayer::builder()
         .service("kafka-test")
-        .sink(sink)
+        .sink_with(sink, options)
         .build()
         .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
