@@ -170,6 +170,8 @@ fn events_arrive_once_with_headers_keys_and_order_per_key() {
     let stats = stats(&guard);
     assert_eq!(stats.delivered, 1000, "{stats:?}");
     assert_conserved(&stats);
+    // Reading the route stops its walk early on purpose: that is no serialize error.
+    assert_eq!(guard.stats().serialize_errors, 0);
 
     let messages = consume(&cluster, "jobs", 1000);
     assert_eq!(messages.len(), 1000);
@@ -218,6 +220,45 @@ fn a_topic_template_routes_each_event_by_its_fields() {
     assert_eq!(messages.len(), 10);
     // No key configured: librdkafka's partitioner picks partitions, the message has no key.
     assert!(messages.iter().all(|m| m.key.is_none()));
+    assert!(guard.shutdown(FLUSH).is_complete());
+}
+
+#[test]
+fn a_key_from_the_events_own_field_is_its_value_as_it_is() {
+    /// An account was closed.
+    #[derive(Event)]
+    #[event(kind = "user_action", version = 1)]
+    struct AccountClosed {
+        /// Lifted to the top of the envelope, as a correlation field.
+        user_id: String,
+        /// A field of the event, in `metadata`; a number, keyed as its JSON text.
+        account: u64,
+    }
+    let cluster = cluster("accounts");
+    let by_user = builder(&cluster, "accounts")
+        .key_from("user_id")
+        .name("by-user");
+    let by_account = builder(&cluster, "accounts")
+        .key_from("metadata.account")
+        .name("by-account");
+    let (layer, guard) = EventLayer::builder()
+        .sink(by_user.build().unwrap())
+        .sink(by_account.build().unwrap())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        emit!(AccountClosed {
+            user_id: "u-\"9\"".into(),
+            account: 42,
+        });
+    });
+    assert!(guard.flush(FLUSH).is_complete());
+    let mut keys: Vec<String> = consume(&cluster, "accounts", 2)
+        .into_iter()
+        .map(|m| m.key.unwrap())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["42", "u-\"9\""]);
     assert!(guard.shutdown(FLUSH).is_complete());
 }
 

@@ -109,10 +109,11 @@ impl KafkaSinkBuilder {
         self
     }
 
-    /// The envelope key whose value keys each message (`"user_id"`, `"request_id"`,
-    /// `"event_name"`, …: a top-level key), so that all events with the same value land in
-    /// the same partition, in order. An event without the key, or with `null`, is sent
-    /// without one. Default: no key, so librdkafka spreads events over the partitions
+    /// The envelope value that keys each message, so that all events with the same value
+    /// land in the same partition, in order: a top-level key (`"user_id"`, `"request_id"`,
+    /// `"event_name"`, …), or a field of the event as `"metadata.order_id"`. A string keys
+    /// as it is, a number or a bool as its JSON text. An event without the value, or with
+    /// `null`, is sent without a key. Default: no key, so librdkafka spreads events over the partitions
     /// (batching several per partition), which gives the most throughput but no order across
     /// partitions.
     ///
@@ -185,9 +186,7 @@ impl KafkaSinkBuilder {
             ));
         };
         let topic = Topic::parse(topic)?;
-        if let Some(key) = &self.key_from {
-            route::check_key_from(key)?;
-        }
+        let key_from = self.key_from.as_deref().map(route::key_from).transpose()?;
         if self.bootstrap_servers.trim().is_empty() {
             return Err(BuildError::new(
                 "KafkaSink bootstrap_servers",
@@ -277,7 +276,7 @@ impl KafkaSinkBuilder {
             name: self.name,
             producer: Arc::new(producer),
             shared,
-            router: Arc::new(Router::new(topic, self.key_from)),
+            router: Arc::new(Router::new(topic, key_from)),
             route: Route::default(),
             flush_timeout: self.flush_timeout,
             poller: None,

@@ -115,11 +115,29 @@ fn is_topic_char(c: char) -> bool {
 #[derive(Clone, Debug)]
 pub(super) struct Router {
     topic: Topic,
-    key_from: Option<String>,
+    key_from: Option<KeyFrom>,
+}
+
+/// Where a message's key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum KeyFrom {
+    /// A top-level envelope key (`user_id`, `request_id`, `event_name`, …).
+    Top(String),
+    /// A field of the event, inside `metadata` (`metadata.order_id`).
+    Field(String),
+}
+
+impl KeyFrom {
+    fn top(&self) -> Option<&str> {
+        match self {
+            KeyFrom::Top(key) => Some(key),
+            KeyFrom::Field(_) => None,
+        }
+    }
 }
 
 impl Router {
-    pub(super) fn new(topic: Topic, key_from: Option<String>) -> Router {
+    pub(super) fn new(topic: Topic, key_from: Option<KeyFrom>) -> Router {
         Router { topic, key_from }
     }
 
@@ -133,9 +151,14 @@ impl Router {
         let mut reader = Reader {
             router: self,
             out,
-            depth: 0,
+            object: None,
+            done: false,
         };
-        envelope.visit(&mut reader)?;
+        match envelope.visit(&mut reader) {
+            // Stopped on purpose at the first object: everything a route needs came before.
+            Err(_) if reader.done => {}
+            result => result?,
+        }
         reader.out.finish(&self.topic);
         Ok(())
     }
@@ -148,9 +171,13 @@ impl Router {
         let mut reader = Reader {
             router: self,
             out,
-            depth: 0,
+            object: None,
+            done: false,
         };
-        stored.visit(&mut reader).map_err(|err| err.to_string())?;
+        match stored.visit(&mut reader) {
+            Err(_) if reader.done => {}
+            result => result.map_err(|err| err.to_string())?,
+        }
         reader.out.finish(&self.topic);
         Ok(())
     }
@@ -264,11 +291,16 @@ fn is_hex(text: &str, len: usize) -> bool {
 }
 
 /// Reads what the route needs while the envelope is walked: the head, the resource fields,
-/// and top-level values (never those inside objects).
+/// and top-level values. The objects (`http`, `geo`, `source`, `metadata`) come last and hold
+/// nothing a route needs, so the walk is stopped at the first value inside one: the event's
+/// own fields are not treated (hashed, masked) a second time for nothing.
 struct Reader<'r> {
     router: &'r Router,
     out: &'r mut Route,
-    depth: usize,
+    /// The object being walked; `None` at the top level.
+    object: Option<EnvelopeObject>,
+    /// Everything needed was read; the error that stops the walk is not a failure.
+    done: bool,
 }
 
 impl EnvelopeVisitor for Reader<'_> {
@@ -277,7 +309,7 @@ impl EnvelopeVisitor for Reader<'_> {
         self.out.kind.push_str(head.kind);
         let _ = write!(self.out.version, "{}", head.version);
         self.out.level = head.level.as_str();
-        if self.router.key_from.as_deref() == Some("event_name") {
+        if self.top_key() == Some("event_name") {
             self.out.key = Some(head.name.to_owned());
         }
     }
@@ -289,13 +321,26 @@ impl EnvelopeVisitor for Reader<'_> {
             ResourceKey::Region => self.out.region.push_str(value),
             _ => {}
         }
-        if self.router.key_from.as_deref() == Some(key.as_str()) {
+        if self.top_key() == Some(key.as_str()) {
             self.out.key = Some(value.to_owned());
         }
     }
 
     fn value(&mut self, key: &str, value: FieldValue<'_>) -> Result<(), serde_json::Error> {
-        if self.depth > 0 {
+        let stop = || Err(serde::ser::Error::custom("the route is complete"));
+        if let Some(object) = self.object {
+            let Some(KeyFrom::Field(field)) = &self.router.key_from else {
+                self.done = true;
+                return stop();
+            };
+            if object != EnvelopeObject::Metadata {
+                return Ok(());
+            }
+            if key == field {
+                self.set_key(value)?;
+                self.done = true;
+                return stop();
+            }
             return Ok(());
         }
         match key {
@@ -303,45 +348,71 @@ impl EnvelopeVisitor for Reader<'_> {
             "span_id" => self.out.span_id.push_str(value.as_str().unwrap_or("")),
             _ => {}
         }
-        if self.router.key_from.as_deref() == Some(key) {
-            self.out.key = match value.as_str() {
-                Some(text) => Some(text.to_owned()),
-                None => match value.to_json_value()? {
-                    serde_json::Value::Null => None,
-                    other => Some(other.to_string()),
-                },
-            };
+        if self.top_key() == Some(key) {
+            self.set_key(value)?;
         }
         Ok(())
     }
 
-    fn begin_object(&mut self, _object: EnvelopeObject) {
-        self.depth += 1;
+    fn begin_object(&mut self, object: EnvelopeObject) {
+        self.object = Some(object);
     }
 
     fn end_object(&mut self) {
-        self.depth -= 1;
+        self.object = None;
     }
 }
 
-/// Checks `.key_from(..)`: a top-level envelope key, not one of its objects.
-pub(super) fn check_key_from(key: &str) -> Result<(), BuildError> {
+impl Reader<'_> {
+    fn top_key(&self) -> Option<&str> {
+        self.router.key_from.as_ref().and_then(KeyFrom::top)
+    }
+
+    /// A string as it is (not as JSON, quoted); a number or a bool as its JSON text; `null`
+    /// as no key.
+    fn set_key(&mut self, value: FieldValue<'_>) -> Result<(), serde_json::Error> {
+        self.out.key = match value.as_str() {
+            Some(text) => Some(text.to_owned()),
+            None => match value.to_json_value()? {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(text) => Some(text),
+                other => Some(other.to_string()),
+            },
+        };
+        Ok(())
+    }
+}
+
+/// Reads `.key_from(..)`: a top-level envelope key, or `metadata.<field>` for a field of the
+/// event.
+pub(super) fn key_from(key: &str) -> Result<KeyFrom, BuildError> {
+    const SETTING: &str = "KafkaSink key_from";
+    if let Some(field) = key.strip_prefix("metadata.") {
+        if field.is_empty() {
+            return Err(BuildError::new(
+                SETTING,
+                "`metadata.` names no field; write `metadata.order_id`",
+            ));
+        }
+        return Ok(KeyFrom::Field(field.to_owned()));
+    }
     if key.is_empty() {
         return Err(BuildError::new(
-            "KafkaSink key_from",
-            "is empty; name a top-level envelope key such as `user_id`",
+            SETTING,
+            "is empty; name a top-level envelope key such as `user_id`, or a field of the event \
+             as `metadata.order_id`",
         ));
     }
-    if EnvelopeObject::from_key(key).is_some() {
+    if EnvelopeObject::from_key(key).is_some() || key.contains('.') {
         return Err(BuildError::new(
-            "KafkaSink key_from",
+            SETTING,
             format!(
-                "`{key}` is an object of the envelope; name a top-level key with a single \
-                 value, such as `user_id` or `request_id`"
+                "`{key}` is not a single value: name a top-level envelope key (`user_id`, \
+                 `request_id`) or a field of the event as `metadata.<field>`"
             ),
         ));
     }
-    Ok(())
+    Ok(KeyFrom::Top(key.to_owned()))
 }
 
 #[cfg(test)]
@@ -392,8 +463,13 @@ mod tests {
         assert!(!is_hex("00000000000000000000000000000000", 32));
         assert!(!is_hex("4bf92f3577b34da6a3ce929d0e0e473", 32));
         assert!(!is_hex("zbf92f3577b34da6a3ce929d0e0e4736", 32));
-        assert!(check_key_from("user_id").is_ok());
-        assert!(check_key_from("metadata").is_err());
-        assert!(check_key_from("").is_err());
+        assert_eq!(key_from("user_id").unwrap(), KeyFrom::Top("user_id".into()));
+        assert_eq!(
+            key_from("metadata.order_id").unwrap(),
+            KeyFrom::Field("order_id".into())
+        );
+        for bad in ["metadata", "metadata.", "", "http.route"] {
+            assert!(key_from(bad).is_err(), "{bad}");
+        }
     }
 }
