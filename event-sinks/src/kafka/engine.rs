@@ -147,6 +147,11 @@ struct State {
     /// Live messages handed to librdkafka and not yet reported, and how many of them count.
     live: u64,
     live_counted: u64,
+    /// Deliveries not yet counted in the outcomes: counted a poll's worth at a time, and
+    /// whenever nothing is live any more.
+    delivered: u64,
+    /// Threads waiting on `changed`: a report wakes them only when there are some.
+    waiters: u32,
     replay: Option<Replay>,
     generation: u64,
     next_replay: Instant,
@@ -237,6 +242,8 @@ impl Shared {
                 failed: Failed::default(),
                 live: 0,
                 live_counted: 0,
+                delivered: 0,
+                waiters: 0,
                 replay: None,
                 generation: 0,
                 next_replay: Instant::now(),
@@ -285,11 +292,7 @@ impl Shared {
                 }
                 if !state.abandoned {
                     match fate {
-                        Fate::Delivered => {
-                            if tag.counted {
-                                outcomes.delivered(1);
-                            }
-                        }
+                        Fate::Delivered => state.delivered += u64::from(tag.counted),
                         Fate::Refused(err) => {
                             let reason = self.refusal(err);
                             let unwritten =
@@ -334,8 +337,38 @@ impl Shared {
                 }
             }
         }
+        if state.live == 0 {
+            self.count_delivered(&mut state);
+        }
+        let wake = state.waiters > 0;
         drop(state);
-        self.changed.notify_all();
+        if wake {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Counts the deliveries reported since the last time.
+    fn count_delivered(&self, state: &mut State) {
+        let delivered = std::mem::take(&mut state.delivered);
+        if delivered > 0 {
+            self.outcomes().delivered(delivered);
+        }
+    }
+
+    /// Waits on `changed` for at most `timeout`.
+    fn wait<'a>(
+        &self,
+        mut state: MutexGuard<'a, State>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, State> {
+        state.waiters += 1;
+        let mut state = self
+            .changed
+            .wait_timeout(state, timeout)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+        state.waiters -= 1;
+        state
     }
 
     fn refusal(&self, err: &KafkaError) -> String {
@@ -520,11 +553,7 @@ impl Shared {
                 if state.outage {
                     // Behind what is still live: those reports go to the spool first.
                     while state.live > 0 && !state.abandoned {
-                        state = self
-                            .changed
-                            .wait_timeout(state, Duration::from_millis(50))
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0;
+                        state = self.wait(state, Duration::from_millis(50));
                     }
                     return Sent::Spool;
                 }
@@ -538,10 +567,7 @@ impl Shared {
                     state.live -= 1;
                     state.live_counted -= u64::from(tag.counted);
                     // The poll thread serves reports; wait for one to make room.
-                    let _ = self
-                        .changed
-                        .wait_timeout(state, Duration::from_millis(10))
-                        .unwrap_or_else(|p| p.into_inner());
+                    drop(self.wait(state, Duration::from_millis(10)));
                 }
                 Err(err) => {
                     let fate = if is_permanent(&err) {
@@ -582,6 +608,7 @@ impl Shared {
             producer.purge(PurgeConfig::default().queue().inflight());
         }
         let mut state = self.lock();
+        self.count_delivered(&mut state);
         self.spool_failed(&mut state);
         self.report_corrupt(&mut state);
         if !state.outage
@@ -684,11 +711,7 @@ impl Shared {
             if now >= deadline {
                 return state.live;
             }
-            state = self
-                .changed
-                .wait_timeout(state, (deadline - now).min(Duration::from_millis(50)))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            state = self.wait(state, (deadline - now).min(Duration::from_millis(50)));
         }
     }
 
@@ -711,6 +734,7 @@ impl Shared {
     /// left pending; reports that come later are ignored.
     pub(super) fn abandon(&self) -> u64 {
         let mut state = self.lock();
+        self.count_delivered(&mut state);
         self.spool_failed(&mut state);
         state.abandoned = true;
         let counted = std::mem::take(&mut state.live_counted);
