@@ -631,3 +631,24 @@ fn the_readme_snippet_is_the_example_that_runs() {
         "the README's KafkaSink builder differs from examples/kafka.rs"
     );
 }
+
+/// TLS and SASL settings: accepted with the `kafka-tls` feature (librdkafka with OpenSSL);
+/// without it, refused when the sink is built, with the feature named.
+#[test]
+fn tls_and_sasl_settings_need_the_kafka_tls_feature() {
+    let built = KafkaSink::builder("localhost:9093")
+        .topic("events")
+        .client_config("security.protocol", "SASL_SSL")
+        .client_config("sasl.mechanism", "SCRAM-SHA-512")
+        .client_config("sasl.username", "events-writer")
+        .client_config("sasl.password", CANARY)
+        .build();
+    if cfg!(feature = "kafka-tls") {
+        let sink = built.unwrap();
+        assert!(!format!("{sink:?}").contains(CANARY));
+    } else {
+        let err = built.unwrap_err().to_string();
+        assert!(err.contains("`kafka-tls`"), "{err}");
+        assert!(!err.contains(CANARY), "{err}");
+    }
+}

@@ -127,7 +127,8 @@ impl KafkaSinkBuilder {
     }
 
     /// A librdkafka setting, passed through as it is: TLS (`security.protocol`,
-    /// `ssl.ca.location`), SASL (`sasl.mechanism`, `sasl.username`, `sasl.password`),
+    /// `ssl.ca.location`), SASL (`sasl.mechanism`, `sasl.username`, `sasl.password`; both
+    /// need the cargo feature `kafka-tls`),
     /// `compression.type`, `linger.ms`, … (see librdkafka's CONFIGURATION.md). These override
     /// the sink's own defaults. Values never appear in `Debug`, stats, errors or the
     /// dead-letter file.
@@ -264,12 +265,16 @@ impl KafkaSinkBuilder {
                 shared: Arc::clone(&shared),
             })
             .map_err(|err| {
+                let text = redactor.clean(&err.to_string());
+                // TLS and SASL need librdkafka built with OpenSSL: name the feature that does.
+                let hint = if text.contains("not available at build time") {
+                    "; TLS and SASL need event-sinks' cargo feature `kafka-tls`"
+                } else {
+                    ""
+                };
                 BuildError::new(
                     "KafkaSink client_config",
-                    format!(
-                        "librdkafka refused the settings: {}",
-                        redactor.clean(&err.to_string())
-                    ),
+                    format!("librdkafka refused the settings: {text}{hint}"),
                 )
             })?;
         Ok(KafkaSink {
