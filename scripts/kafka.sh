@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command=${1:?usage: scripts/kafka.sh install|start DIR|stop DIR}
+command=${1:?usage: scripts/kafka.sh install|start DIR|stop DIR|create-topic NAME BOOTSTRAP PARTITIONS}
 root=$PWD/target/tools
 tansu=$root/bin/tansu
 version=0.6.0
@@ -75,7 +75,7 @@ stop)
     fi
     ;;
 *)
-    echo "usage: scripts/kafka.sh install|start DIR|stop DIR" >&2
+    echo "usage: scripts/kafka.sh install|start DIR|stop DIR|create-topic NAME BOOTSTRAP PARTITIONS" >&2
     exit 2
     ;;
 esac

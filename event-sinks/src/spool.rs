@@ -272,6 +272,31 @@ impl Spool {
         }
     }
 
+    /// The records after the one [`peek`](Self::peek) returned, oldest first, while their
+    /// sizes add up to at most `max_bytes`; only those already read into memory (of the
+    /// segment being read). Copies: the caller keeps them while the spool is written.
+    #[cfg(feature = "kafka")]
+    pub(crate) fn peek_following(&self, max_bytes: usize) -> Vec<Vec<u8>> {
+        let mut following = Vec::new();
+        let Some(reader) = self.reader.as_ref() else {
+            return following;
+        };
+        let mut scratch = Skipped::default();
+        let Some((_, mut offset)) = next_record(&reader.data, reader.offset, &mut scratch) else {
+            return following;
+        };
+        let mut total = 0;
+        while let Some((start, end)) = next_record(&reader.data, offset, &mut scratch) {
+            total += end - start;
+            if total > max_bytes {
+                break;
+            }
+            following.push(reader.data[start..end].to_vec());
+            offset = end;
+        }
+        following
+    }
+
     /// Removes the record [`peek`](Self::peek) returned. After a segment's last record, the
     /// segment file goes at once: a process that stops now (cleanly or not) does not send its
     /// records again on the next start.

@@ -29,6 +29,10 @@ use crate::spool::{PushError, RecordHeader, Spool};
 /// [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// At most this many bytes of spool records are replayed at once: the records of one batch
+/// each are small when an outage spools what trickles in, and replaying them one at a time
+/// (each waiting for its acknowledgements) would fall behind the spooling.
+const REPLAY_BYTES: usize = 4 << 20;
 
 /// What a message is, carried through librdkafka as its opaque: bit 0 counted, bit 1 a spool
 /// replay, the rest the replay's generation (so a late report of an abandoned replay is
@@ -123,16 +127,30 @@ impl Failed {
     }
 }
 
-/// The spool record being replayed.
+/// The spool records being replayed: the oldest, and those behind it of the same run.
 struct Replay {
     generation: u64,
-    header: RecordHeader,
+    /// How many records, to remove from the spool once all their events are delivered.
+    records: usize,
+    /// Emitted by this process (counted in its stats), or by an earlier run (`recovered`).
+    this_run: bool,
+    /// The events of the records that count in `emitted`.
+    counted: u64,
     remaining: u64,
-    /// Some event was not delivered: the whole record stays and is tried again later.
+    /// Some event was not delivered: the records stay and are tried again later.
     failed: bool,
     delivered: u64,
-    /// Events the broker refused, dead-lettered once the record is settled.
-    refused: Vec<(Vec<u8>, bool, String, String)>,
+    /// Events the broker refused, dead-lettered once the records are settled.
+    refused: Vec<Refused>,
+}
+
+/// An event the broker refused during a replay.
+struct Refused {
+    line: Vec<u8>,
+    counted: bool,
+    reason: String,
+    error: String,
+    topic: String,
 }
 
 struct State {
@@ -282,6 +300,16 @@ impl Shared {
     /// Counts one message's fate: from a delivery report, or from `send` refusing it.
     fn settle(&self, tag: Tag, fate: Fate<'_>, line: &[u8], topic: &str) {
         let outcomes = self.outcomes();
+        // A refused live event is written to the dead-letter file (and synced) before the
+        // state is locked, so the worker is not held up by the disk; and before it stops
+        // being live, so shutdown does not close the file under it.
+        let mut unwritten = None;
+        if let (None, Fate::Refused(err)) = (tag.replay, &fate) {
+            if !self.lock().abandoned {
+                let reason = self.refusal(err);
+                unwritten = Some(self.write_dead_letter(line, topic, &reason, &error_code(err)));
+            }
+        }
         let mut state = self.lock();
         match tag.replay {
             None => {
@@ -293,11 +321,8 @@ impl Shared {
                 if !state.abandoned {
                     match fate {
                         Fate::Delivered => state.delivered += u64::from(tag.counted),
-                        Fate::Refused(err) => {
-                            let reason = self.refusal(err);
-                            let unwritten =
-                                self.write_dead_letter(line, topic, &reason, &error_code(err));
-                            if tag.counted {
+                        Fate::Refused(_) => {
+                            if let (true, Some(unwritten)) = (tag.counted, unwritten) {
                                 match unwritten {
                                     None => outcomes.dead_lettered(1),
                                     Some(reason) => outcomes.dropped(reason, 1),
@@ -316,12 +341,13 @@ impl Shared {
                 replay.remaining -= 1;
                 match fate {
                     Fate::Delivered => replay.delivered += u64::from(tag.counted),
-                    Fate::Refused(err) => replay.refused.push((
-                        line.to_vec(),
-                        tag.counted,
-                        self.refusal(err),
-                        error_code(err),
-                    )),
+                    Fate::Refused(err) => replay.refused.push(Refused {
+                        line: line.to_vec(),
+                        counted: tag.counted,
+                        reason: self.refusal(err),
+                        error: error_code(err),
+                        topic: topic.to_owned(),
+                    }),
                     Fate::Undelivered(err) => {
                         if !replay.failed {
                             outcomes.error(format!(
@@ -489,17 +515,21 @@ impl Shared {
             return;
         }
         let outcomes = self.outcomes();
-        let this_run = replay.header.run == self.run;
-        let counted = replay.header.events - replay.header.uncounted.len() as u64;
+        let this_run = replay.this_run;
         if this_run {
-            outcomes.unspooled(counted);
+            outcomes.unspooled(replay.counted);
             outcomes.delivered(replay.delivered);
         } else {
             outcomes.recovered(replay.delivered);
         }
-        for (line, counted, reason, error) in &replay.refused {
-            let unwritten = self.write_dead_letter(line, "", reason, error);
-            if !counted {
+        for refused in &replay.refused {
+            let unwritten = self.write_dead_letter(
+                &refused.line,
+                &refused.topic,
+                &refused.reason,
+                &refused.error,
+            );
+            if !refused.counted {
                 continue;
             }
             match (this_run, unwritten) {
@@ -511,7 +541,13 @@ impl Shared {
         }
         state.backoff = FIRST_BACKOFF;
         if let Some(spool) = state.spool.as_mut() {
-            if let Err(err) = spool.pop() {
+            // Each `peek` first: it moves past (and counts) damage between the records, as
+            // the look-ahead that chose them skipped it.
+            let popped = (0..replay.records).try_for_each(|_| {
+                spool.peek()?;
+                spool.pop()
+            });
+            if let Err(err) = popped {
                 outcomes.error(format!("removing a replayed record from the spool: {err}"));
             }
         }
@@ -598,6 +634,9 @@ impl Shared {
             isolate: false,
         };
         self.push(&mut state, &header.record(lines), counted);
+        // The poll thread may have emptied the spool and left the outage since `send` said
+        // to spool: the record just written must still be replayed before new events go.
+        state.outage = true;
     }
 
     /// The poll thread's work after each poll: purge when an outage began, spool what
@@ -646,17 +685,33 @@ impl Shared {
             }
             return;
         };
+        // The records behind it, of the same run, go along (see `REPLAY_BYTES`).
+        let following = spool.peek_following(REPLAY_BYTES.saturating_sub(record.len()));
+        let run = header.run;
+        let mut records = vec![(header, lines)];
+        for record in &following {
+            match RecordHeader::read(record) {
+                Some((header, lines)) if header.run == run => records.push((header, lines)),
+                _ => break,
+            }
+        }
         state.generation += 1;
         let generation = state.generation;
-        let uncounted = header.uncounted.clone();
-        let envelopes: Vec<&[u8]> = lines
-            .split(|&b| b == b'\n')
-            .filter(|line| !line.is_empty())
-            .collect();
+        let mut envelopes = Vec::new();
+        let mut counted = 0;
+        for (header, lines) in &records {
+            counted += header.events - header.uncounted.len() as u64;
+            let lines = lines.split(|&b| b == b'\n').filter(|line| !line.is_empty());
+            for (index, line) in (0u64..).zip(lines) {
+                envelopes.push((line, !header.uncounted.contains(&index)));
+            }
+        }
         state.replay = Some(Replay {
             generation,
+            records: records.len(),
+            this_run: run == self.run,
+            counted,
             remaining: envelopes.len() as u64,
-            header,
             failed: false,
             delivered: 0,
             refused: Vec::new(),
@@ -666,9 +721,9 @@ impl Shared {
             return;
         }
         drop(state);
-        for (index, line) in envelopes.into_iter().enumerate() {
+        for (line, counted) in envelopes {
             let tag = Tag {
-                counted: !uncounted.contains(&(index as u64)),
+                counted,
                 replay: Some(generation),
             };
             if let Err(message) = router.route_line(line, route) {
@@ -680,6 +735,10 @@ impl Shared {
                 continue;
             }
             loop {
+                // Shutdown abandons the replay (its records stay in the spool): stop sending.
+                if self.lock().closing {
+                    return;
+                }
                 match produce(producer, route, line, tag) {
                     Ok(()) => break,
                     Err(err) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {

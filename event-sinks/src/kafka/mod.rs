@@ -230,6 +230,13 @@ impl KafkaSinkBuilder {
                 "message.timeout.ms",
                 self.delivery_timeout.as_millis().to_string(),
             )
+            // An unknown topic is reported (and dead-lettered) only after this wait for its
+            // metadata, librdkafka's 30 s by default: half the delivery timeout, so that the
+            // refusal comes before the timeout that would call it an outage.
+            .set(
+                "topic.metadata.propagation.max.ms",
+                (self.delivery_timeout.as_millis() / 2).max(1).to_string(),
+            )
             // librdkafka's own default is 1 GiB of messages in memory; the pipeline's queue
             // already absorbs bursts.
             .set("queue.buffering.max.kbytes", "65536")

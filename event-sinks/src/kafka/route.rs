@@ -309,9 +309,14 @@ impl EnvelopeVisitor for Reader<'_> {
         self.out.kind.push_str(head.kind);
         let _ = write!(self.out.version, "{}", head.version);
         self.out.level = head.level.as_str();
-        if self.top_key() == Some("event_name") {
-            self.out.key = Some(head.name.to_owned());
-        }
+        self.out.key = match self.top_key() {
+            Some("event_name") => Some(head.name.to_owned()),
+            Some("event_type") => Some(head.kind.to_owned()),
+            Some("event_version") => Some(self.out.version.clone()),
+            Some("level") => Some(head.level.as_str().to_owned()),
+            Some("event_id") => Some(head.event_id.to_string()),
+            _ => None,
+        };
     }
 
     fn resource(&mut self, key: ResourceKey, value: &str) {
@@ -394,7 +399,23 @@ pub(super) fn key_from(key: &str) -> Result<KeyFrom, BuildError> {
                 "`metadata.` names no field; write `metadata.order_id`",
             ));
         }
+        if event_core::ENVELOPE_FIELD_KEYS.contains(&field) {
+            return Err(BuildError::new(
+                SETTING,
+                format!(
+                    "`{field}` is written at the envelope's top level, not inside `metadata`; \
+                     write `key_from(\"{field}\")`"
+                ),
+            ));
+        }
         return Ok(KeyFrom::Field(field.to_owned()));
+    }
+    if key == "timestamp" {
+        return Err(BuildError::new(
+            SETTING,
+            "`timestamp` differs for almost every event, so it keeps nothing together; name \
+             the key whose events must stay in order, such as `user_id`",
+        ));
     }
     if key.is_empty() {
         return Err(BuildError::new(
@@ -468,7 +489,24 @@ mod tests {
             key_from("metadata.order_id").unwrap(),
             KeyFrom::Field("order_id".into())
         );
-        for bad in ["metadata", "metadata.", "", "http.route"] {
+        for top in [
+            "event_name",
+            "event_type",
+            "event_version",
+            "level",
+            "event_id",
+            "service",
+        ] {
+            assert_eq!(key_from(top).unwrap(), KeyFrom::Top(top.into()));
+        }
+        for bad in [
+            "metadata",
+            "metadata.",
+            "",
+            "http.route",
+            "timestamp",
+            "metadata.user_id",
+        ] {
             assert!(key_from(bad).is_err(), "{bad}");
         }
     }
