@@ -35,12 +35,21 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const REPLAY_BYTES: usize = 4 << 20;
 
 /// What a message is, carried through librdkafka as its opaque: bit 0 counted, bit 1 a spool
-/// replay, the rest the replay's generation (so a late report of an abandoned replay is
-/// recognised and ignored).
+/// replay, bits 2 to 9 the replay's generation (its low 8 bits: enough to recognise and ignore
+/// the late reports of the one replay that shutdown abandons), the rest the event's index in
+/// the replay.
 #[derive(Clone, Copy)]
 pub(super) struct Tag {
     counted: bool,
-    replay: Option<u64>,
+    replay: Option<ReplayTag>,
+}
+
+/// Which replay a message belongs to, and which of its events it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ReplayTag {
+    /// The replay's generation, its low 8 bits.
+    generation: u8,
+    index: usize,
 }
 
 impl Tag {
@@ -53,7 +62,7 @@ impl Tag {
 
     fn encode(self) -> usize {
         let replay = match self.replay {
-            Some(generation) => 2 | ((generation as usize) << 2),
+            Some(tag) => 2 | (usize::from(tag.generation) << 2) | (tag.index << 10),
             None => 0,
         };
         usize::from(self.counted) | replay
@@ -62,7 +71,10 @@ impl Tag {
     fn decode(bits: usize) -> Tag {
         Tag {
             counted: bits & 1 == 1,
-            replay: (bits & 2 == 2).then_some((bits >> 2) as u64),
+            replay: (bits & 2 == 2).then_some(ReplayTag {
+                generation: (bits >> 2) as u8,
+                index: bits >> 10,
+            }),
         }
     }
 }
@@ -127,17 +139,23 @@ impl Failed {
     }
 }
 
-/// The spool records being replayed: the oldest, and those behind it of the same run.
+/// The spool records being replayed: the oldest, and those behind it of the same run. Kept
+/// after a failed try, so that the next one sends only the events not yet settled.
 struct Replay {
     generation: u64,
+    /// The first record's key: a kept replay is used again only for the same records.
+    key: String,
     /// How many records, to remove from the spool once all their events are delivered.
     records: usize,
+    /// Per event: acknowledged or refused (by this try or an earlier one).
+    settled: Vec<bool>,
     /// Emitted by this process (counted in its stats), or by an earlier run (`recovered`).
     this_run: bool,
     /// The events of the records that count in `emitted`.
     counted: u64,
     remaining: u64,
-    /// Some event was not delivered: the records stay and are tried again later.
+    /// Some event was not delivered: the records stay, and the events not settled are tried
+    /// again later.
     failed: bool,
     delivered: u64,
     /// Events the broker refused, dead-lettered once the records are settled.
@@ -171,6 +189,8 @@ struct State {
     /// Threads waiting on `changed`: a report wakes them only when there are some.
     waiters: u32,
     replay: Option<Replay>,
+    /// The replay whose last try failed, until the next try.
+    retry: Option<Replay>,
     generation: u64,
     next_replay: Instant,
     backoff: Duration,
@@ -263,6 +283,7 @@ impl Shared {
                 delivered: 0,
                 waiters: 0,
                 replay: None,
+                retry: None,
                 generation: 0,
                 next_replay: Instant::now(),
                 backoff: FIRST_BACKOFF,
@@ -333,21 +354,30 @@ impl Shared {
                     }
                 }
             }
-            Some(generation) => {
-                let Some(replay) = state.replay.as_mut().filter(|r| r.generation == generation)
+            Some(ReplayTag { generation, index }) => {
+                let Some(replay) = state
+                    .replay
+                    .as_mut()
+                    .filter(|r| r.generation as u8 == generation && index < r.settled.len())
                 else {
                     return;
                 };
                 replay.remaining -= 1;
                 match fate {
-                    Fate::Delivered => replay.delivered += u64::from(tag.counted),
-                    Fate::Refused(err) => replay.refused.push(Refused {
-                        line: line.to_vec(),
-                        counted: tag.counted,
-                        reason: self.refusal(err),
-                        error: error_code(err),
-                        topic: topic.to_owned(),
-                    }),
+                    Fate::Delivered => {
+                        replay.settled[index] = true;
+                        replay.delivered += u64::from(tag.counted);
+                    }
+                    Fate::Refused(err) => {
+                        replay.settled[index] = true;
+                        replay.refused.push(Refused {
+                            line: line.to_vec(),
+                            counted: tag.counted,
+                            reason: self.refusal(err),
+                            error: error_code(err),
+                            topic: topic.to_owned(),
+                        });
+                    }
                     Fate::Undelivered(err) => {
                         if !replay.failed {
                             outcomes.error(format!(
@@ -512,6 +542,10 @@ impl Shared {
         if replay.failed {
             state.next_replay = Instant::now() + state.backoff;
             state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+            state.retry = Some(replay);
+            // One more attempt to come, counted as `retried` (librdkafka's own retries of a
+            // message are not seen, and not counted).
+            self.outcomes().retried();
             return;
         }
         let outcomes = self.outcomes();
@@ -685,46 +719,76 @@ impl Shared {
             }
             return;
         };
-        // The records behind it, of the same run, go along (see `REPLAY_BYTES`).
+        // The records behind it, of the same run, go along (see `REPLAY_BYTES`). The event
+        // index that goes into the opaque has `usize::BITS - 10` bits: 4 Mi events where
+        // `usize` has 32 bits, more than memory holds as records.
         let following = spool.peek_following(REPLAY_BYTES.saturating_sub(record.len()));
+        // A failed try of these same records is taken up again: the same records, and only
+        // the events it did not settle.
+        let retry = state.retry.take().filter(|retry| retry.key == header.key);
         let run = header.run;
-        let mut records = vec![(header, lines)];
-        for record in &following {
-            match RecordHeader::read(record) {
-                Some((header, lines)) if header.run == run => records.push((header, lines)),
-                _ => break,
-            }
-        }
-        state.generation += 1;
-        let generation = state.generation;
+        let key = header.key.clone();
         let mut envelopes = Vec::new();
+        let mut records = 0;
         let mut counted = 0;
-        for (header, lines) in &records {
+        let parsed = std::iter::once(Some((header, lines))).chain(
+            following
+                .iter()
+                .map(|r| RecordHeader::read(r).filter(|(header, _)| header.run == run)),
+        );
+        for record in parsed {
+            let Some((header, lines)) = record else {
+                break;
+            };
+            if retry.as_ref().is_some_and(|retry| records == retry.records) {
+                break;
+            }
+            records += 1;
             counted += header.events - header.uncounted.len() as u64;
             let lines = lines.split(|&b| b == b'\n').filter(|line| !line.is_empty());
             for (index, line) in (0u64..).zip(lines) {
                 envelopes.push((line, !header.uncounted.contains(&index)));
             }
         }
-        state.replay = Some(Replay {
-            generation,
-            records: records.len(),
-            this_run: run == self.run,
-            counted,
-            remaining: envelopes.len() as u64,
-            failed: false,
-            delivered: 0,
-            refused: Vec::new(),
-        });
-        if envelopes.is_empty() {
+        state.generation += 1;
+        let generation = state.generation;
+        let mut replay = match retry {
+            Some(retry) if retry.records == records && retry.settled.len() == envelopes.len() => {
+                retry
+            }
+            _ => Replay {
+                generation,
+                key,
+                records,
+                settled: vec![false; envelopes.len()],
+                this_run: run == self.run,
+                counted,
+                remaining: 0,
+                failed: false,
+                delivered: 0,
+                refused: Vec::new(),
+            },
+        };
+        replay.generation = generation;
+        replay.failed = false;
+        replay.remaining = replay.settled.iter().filter(|settled| !**settled).count() as u64;
+        let unsettled: Vec<usize> = (0..envelopes.len())
+            .filter(|&index| !replay.settled[index])
+            .collect();
+        state.replay = Some(replay);
+        if unsettled.is_empty() {
             self.finish_replay(&mut state);
             return;
         }
         drop(state);
-        for (line, counted) in envelopes {
+        for index in unsettled {
+            let (line, counted) = envelopes[index];
             let tag = Tag {
                 counted,
-                replay: Some(generation),
+                replay: Some(ReplayTag {
+                    generation: generation as u8,
+                    index,
+                }),
             };
             if let Err(message) = router.route_line(line, route) {
                 let err = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessage);
@@ -848,11 +912,17 @@ mod tests {
             Tag::live(false),
             Tag {
                 counted: true,
-                replay: Some(7),
+                replay: Some(ReplayTag {
+                    generation: 7,
+                    index: 0,
+                }),
             },
             Tag {
                 counted: false,
-                replay: Some(u32::MAX as u64),
+                replay: Some(ReplayTag {
+                    generation: u8::MAX,
+                    index: usize::MAX >> 10,
+                }),
             },
         ] {
             let back = Tag::decode(tag.encode());
