@@ -86,6 +86,14 @@ fn assert_conserved(stats: &SinkStats) {
     assert_eq!(stats.pending, 0, "{stats:?}");
 }
 
+/// Whether all `events` were delivered and nothing is left in the spool or pending. (The
+/// counters are read one at a time: `delivered` can be seen a moment before `pending` goes
+/// down, so a wait for the first alone does not mean the second.)
+fn all_delivered(guard: &EventGuard, events: u64) -> bool {
+    let stats = stats(guard);
+    stats.delivered == events && stats.spooled == 0 && stats.pending == 0
+}
+
 /// Waits for a condition the sink reaches on its own threads (checked every millisecond).
 fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + WAIT;
@@ -397,7 +405,7 @@ fn an_outage_longer_than_the_delivery_timeout_spools_and_replays_in_order() {
         cluster.broker_up(broker).unwrap();
     }
     assert!(
-        wait_until(|| stats(&guard).delivered == 100),
+        wait_until(|| all_delivered(&guard, 100)),
         "{:?}",
         stats(&guard)
     );
@@ -461,7 +469,7 @@ fn a_partly_failed_replay_sends_again_only_what_was_not_acknowledged() {
     );
     cluster.partition_leader("jobs", 2, Some(3)).unwrap();
     assert!(
-        wait_until(|| stats(&guard).delivered == 100),
+        wait_until(|| all_delivered(&guard, 100)),
         "{:?}",
         stats(&guard)
     );
@@ -526,10 +534,7 @@ fn a_trickle_through_an_outage_and_its_recovery_is_all_delivered_in_order() {
         }
     });
     assert!(
-        wait_until(|| {
-            let stats = stats(&guard);
-            stats.delivered == 2 * EACH && stats.spooled == 0
-        }),
+        wait_until(|| all_delivered(&guard, 2 * EACH)),
         "{:?}",
         stats(&guard)
     );
