@@ -615,6 +615,50 @@ mod tests {
         assert_eq!(spool.skipped().corrupt_records, 1, "one damaged stretch");
     }
 
+    /// The look-ahead of the Kafka replay: the records after the oldest, within the segment
+    /// read and the byte bound, past damage as `peek` goes past it; then a `peek` and a `pop`
+    /// per record taken remove exactly those, counting the damage once.
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn the_records_following_the_oldest_are_read_ahead_past_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = records(50);
+        spooled(dir.path(), &all);
+        let first = segment_files(dir.path()).remove(0);
+        let mut data = fs::read(&first).unwrap();
+        let third = HEADER + all[0].len() + HEADER + all[1].len();
+        data[third + HEADER + 3] ^= 0x20;
+        fs::write(&first, &data).unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(spool.peek().unwrap().unwrap(), &all[0][..]);
+        let following = spool.peek_following(usize::MAX);
+        let mut expected: Vec<Vec<u8>> = all[1..].to_vec();
+        expected.remove(1);
+        assert!(following.len() > 5, "several records of the first segment");
+        assert_eq!(following[..], expected[..following.len()]);
+        let bounded = spool.peek_following(all[1].len() + all[3].len());
+        assert_eq!(
+            bounded,
+            [all[1].clone(), all[3].clone()],
+            "up to the byte bound"
+        );
+        assert_eq!(
+            spool.skipped(),
+            Skipped::default(),
+            "reading ahead counts nothing"
+        );
+        for _ in 0..3 {
+            spool.peek().unwrap();
+            spool.pop().unwrap();
+        }
+        assert_eq!(spool.peek().unwrap().unwrap(), &all[4][..]);
+        assert_eq!(
+            spool.skipped().corrupt_records,
+            1,
+            "the damage, counted once"
+        );
+    }
+
     #[test]
     fn a_deleted_middle_segment_is_counted_and_the_rest_delivered() {
         let dir = tempfile::tempdir().unwrap();

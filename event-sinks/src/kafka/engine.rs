@@ -6,6 +6,8 @@
 //! librdkafka's `flush` (which serves reports too). Everything they share is in [`State`],
 //! behind one mutex that is never held while calling into librdkafka, since a report needs it.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -149,6 +151,12 @@ struct Replay {
     records: usize,
     /// Per event: acknowledged or refused (by this try or an earlier one).
     settled: Vec<bool>,
+    /// Per event: acknowledged.
+    acknowledged: Vec<bool>,
+    /// Per event: counted in `emitted` (not one of the pipeline's own reports).
+    counts: Vec<bool>,
+    /// Per event sent: its topic and key, hashed; `None` without a key.
+    groups: Vec<Option<u64>>,
     /// Emitted by this process (counted in its stats), or by an earlier run (`recovered`).
     this_run: bool,
     /// The events of the records that count in `emitted`.
@@ -157,9 +165,31 @@ struct Replay {
     /// Some event was not delivered: the records stay, and the events not settled are tried
     /// again later.
     failed: bool,
-    delivered: u64,
     /// Events the broker refused, dead-lettered once the records are settled.
     refused: Vec<Refused>,
+}
+
+impl Replay {
+    /// After a failed try: an event acknowledged behind one of its key that was not (librdkafka
+    /// can deliver a partition's later messages when earlier ones timed out) is sent again
+    /// too, so that the key's last copies arrive in order.
+    fn keep_order(&mut self) {
+        let mut first_open: HashMap<u64, usize> = HashMap::new();
+        for (index, group) in self.groups.iter().enumerate() {
+            if let (false, Some(group)) = (self.settled[index], group) {
+                first_open.entry(*group).or_insert(index);
+            }
+        }
+        for (index, group) in self.groups.iter().enumerate() {
+            let behind = group
+                .and_then(|group| first_open.get(&group))
+                .is_some_and(|&open| open < index);
+            if behind && self.acknowledged[index] {
+                self.settled[index] = false;
+                self.acknowledged[index] = false;
+            }
+        }
+    }
 }
 
 /// An event the broker refused during a replay.
@@ -199,6 +229,8 @@ struct State {
     closing: bool,
     /// Shutdown gave up waiting: what was still live is counted dropped, later reports not.
     abandoned: bool,
+    /// Refused live events being written to the dead-letter file, outside the lock.
+    writing: u64,
     /// Damaged spool stretches already reported.
     reported_corrupt: u64,
 }
@@ -289,6 +321,7 @@ impl Shared {
                 backoff: FIRST_BACKOFF,
                 closing: false,
                 abandoned: false,
+                writing: 0,
                 reported_corrupt: 0,
             }),
             changed: Condvar::new(),
@@ -324,14 +357,23 @@ impl Shared {
         // A refused live event is written to the dead-letter file (and synced) before the
         // state is locked, so the worker is not held up by the disk; and before it stops
         // being live, so shutdown does not close the file under it.
+        // `writing` keeps `abandon` from counting the event dropped meanwhile.
         let mut unwritten = None;
         if let (None, Fate::Refused(err)) = (tag.replay, &fate) {
-            if !self.lock().abandoned {
+            let writing = {
+                let mut state = self.lock();
+                state.writing += u64::from(!state.abandoned);
+                !state.abandoned
+            };
+            if writing {
                 let reason = self.refusal(err);
                 unwritten = Some(self.write_dead_letter(line, topic, &reason, &error_code(err)));
             }
         }
         let mut state = self.lock();
+        if unwritten.is_some() {
+            state.writing -= 1;
+        }
         match tag.replay {
             None => {
                 // Saturating: after `abandon`, reports may still come for what it counted.
@@ -366,7 +408,7 @@ impl Shared {
                 match fate {
                     Fate::Delivered => {
                         replay.settled[index] = true;
-                        replay.delivered += u64::from(tag.counted);
+                        replay.acknowledged[index] = true;
                     }
                     Fate::Refused(err) => {
                         replay.settled[index] = true;
@@ -536,10 +578,11 @@ impl Shared {
 
     /// Settles the replayed record once every event of it is reported.
     fn finish_replay(&self, state: &mut State) {
-        let Some(replay) = state.replay.take() else {
+        let Some(mut replay) = state.replay.take() else {
             return;
         };
         if replay.failed {
+            replay.keep_order();
             state.next_replay = Instant::now() + state.backoff;
             state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
             state.retry = Some(replay);
@@ -550,11 +593,14 @@ impl Shared {
         }
         let outcomes = self.outcomes();
         let this_run = replay.this_run;
+        let delivered = (replay.acknowledged.iter().zip(&replay.counts))
+            .filter(|(acknowledged, counts)| **acknowledged && **counts)
+            .count() as u64;
         if this_run {
             outcomes.unspooled(replay.counted);
-            outcomes.delivered(replay.delivered);
+            outcomes.delivered(delivered);
         } else {
-            outcomes.recovered(replay.delivered);
+            outcomes.recovered(delivered);
         }
         for refused in &replay.refused {
             let unwritten = self.write_dead_letter(
@@ -761,11 +807,13 @@ impl Shared {
                 key,
                 records,
                 settled: vec![false; envelopes.len()],
+                acknowledged: vec![false; envelopes.len()],
+                counts: envelopes.iter().map(|(_, counted)| *counted).collect(),
+                groups: vec![None; envelopes.len()],
                 this_run: run == self.run,
                 counted,
                 remaining: 0,
                 failed: false,
-                delivered: 0,
                 refused: Vec::new(),
             },
         };
@@ -797,6 +845,13 @@ impl Shared {
                 ));
                 self.settle(tag, Fate::Refused(&err), line, "");
                 continue;
+            }
+            if let Some(replay) = self.lock().replay.as_mut() {
+                replay.groups[index] = route.key().map(|key| {
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    (&route.topic, key).hash(&mut hasher);
+                    hasher.finish()
+                });
             }
             loop {
                 // Shutdown abandons the replay (its records stay in the spool): stop sending.
@@ -857,6 +912,11 @@ impl Shared {
     /// left pending; reports that come later are ignored.
     pub(super) fn abandon(&self) -> u64 {
         let mut state = self.lock();
+        // A refused event being written to the dead-letter file is counted by its writer
+        // (one synced line: not long).
+        while state.writing > 0 {
+            state = self.wait(state, Duration::from_millis(10));
+        }
         self.count_delivered(&mut state);
         self.spool_failed(&mut state);
         state.abandoned = true;
@@ -928,6 +988,37 @@ mod tests {
             let back = Tag::decode(tag.encode());
             assert_eq!((back.counted, back.replay), (tag.counted, tag.replay));
         }
+    }
+
+    /// After a failed try, what was acknowledged behind an unacknowledged event of its key is
+    /// sent again; other keys, unkeyed events and refused events stay settled.
+    #[test]
+    fn a_failed_try_resends_what_a_key_got_out_of_order() {
+        let (a, b) = (Some(1), Some(2));
+        let mut replay = Replay {
+            generation: 1,
+            key: String::new(),
+            records: 1,
+            settled: vec![true, false, true, true, true, true, true],
+            acknowledged: vec![true, false, true, false, true, true, true],
+            counts: vec![true; 7],
+            groups: vec![a, a, a, a, b, None, b],
+            this_run: true,
+            counted: 7,
+            remaining: 0,
+            failed: true,
+            refused: Vec::new(),
+        };
+        replay.keep_order();
+        assert_eq!(
+            replay.settled,
+            [true, false, false, true, true, true, true],
+            "the acknowledged event behind the open one of key a is sent again; the refused one is not"
+        );
+        assert_eq!(
+            replay.acknowledged,
+            [true, false, false, false, true, true, true]
+        );
     }
 
     #[test]

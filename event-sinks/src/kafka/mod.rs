@@ -230,19 +230,26 @@ impl KafkaSinkBuilder {
                 "message.timeout.ms",
                 self.delivery_timeout.as_millis().to_string(),
             )
-            // An unknown topic is reported (and dead-lettered) only after this wait for its
-            // metadata, librdkafka's 30 s by default: half the delivery timeout, so that the
-            // refusal comes before the timeout that would call it an outage.
-            .set(
-                "topic.metadata.propagation.max.ms",
-                (self.delivery_timeout.as_millis() / 2).max(1).to_string(),
-            )
             // librdkafka's own default is 1 GiB of messages in memory; the pipeline's queue
             // already absorbs bursts.
             .set("queue.buffering.max.kbytes", "65536")
             .set_log_level(RDKafkaLogLevel::Error);
         for (key, value) in &self.client_config {
             config.set(key, value);
+        }
+        // An unknown topic is reported (and dead-lettered) only after this wait for its
+        // metadata, librdkafka's 30 s by default: half the delivery timeout (as finally
+        // configured), so that the refusal comes before the timeout that would call it an
+        // outage. Unless set explicitly.
+        if config.get("topic.metadata.propagation.max.ms").is_none() {
+            let timeout = config
+                .get("message.timeout.ms")
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .unwrap_or(self.delivery_timeout.as_millis() as u64);
+            config.set(
+                "topic.metadata.propagation.max.ms",
+                (timeout / 2).max(1).to_string(),
+            );
         }
         let spool = match &self.spool {
             Some((dir, max_bytes)) => Some(Spool::open(dir, *max_bytes).map_err(|err| {
