@@ -170,6 +170,17 @@ fn number(message: &Consumed) -> u64 {
     message.envelope["metadata"]["n"].as_u64().unwrap()
 }
 
+/// Each key's events came in the order they were emitted (by their number).
+fn assert_order_per_key(messages: &[Consumed]) {
+    let mut last_of_key: BTreeMap<String, u64> = BTreeMap::new();
+    for message in messages {
+        let n = number(message);
+        if let Some(last) = last_of_key.insert(message.key.clone().unwrap(), n) {
+            assert!(n > last, "order per key: {n} after {last}");
+        }
+    }
+}
+
 #[test]
 fn events_arrive_once_with_headers_keys_and_order_per_key() {
     let cluster = cluster("jobs");
@@ -399,8 +410,9 @@ fn a_message_over_the_size_limit_is_dead_lettered_not_retried() {
     assert!(guard.shutdown(FLUSH).is_complete());
 }
 
-#[test]
-fn an_outage_longer_than_the_delivery_timeout_spools_and_replays_in_order() {
+/// A cluster with every broker down, and a sink keyed by user with a spool (in the directory
+/// returned, kept while it lives) and a delivery timeout of 300 ms.
+fn outage() -> (Cluster, tempfile::TempDir, KafkaSink) {
     let cluster = cluster("jobs");
     let dir = tempfile::tempdir().unwrap();
     for broker in 1..=3 {
@@ -412,6 +424,12 @@ fn an_outage_longer_than_the_delivery_timeout_spools_and_replays_in_order() {
         .spool(dir.path().join("spool"), 64 << 20)
         .build()
         .unwrap();
+    (cluster, dir, sink)
+}
+
+#[test]
+fn an_outage_longer_than_the_delivery_timeout_spools_and_replays_in_order() {
+    let (cluster, _dir, sink) = outage();
     let guard = emit_through(sink, 0, 100);
     assert!(
         wait_until(|| stats(&guard).spooled == 100),
@@ -432,13 +450,7 @@ fn an_outage_longer_than_the_delivery_timeout_spools_and_replays_in_order() {
     let messages = consume(&cluster, "jobs", 100);
     let numbers: BTreeSet<u64> = messages.iter().map(number).collect();
     assert_eq!(numbers.len(), 100, "every event, by number");
-    let mut last_of_key: BTreeMap<String, u64> = BTreeMap::new();
-    for message in &messages {
-        let n = number(message);
-        if let Some(last) = last_of_key.insert(message.key.clone().unwrap(), n) {
-            assert!(n > last, "order per key: {n} after {last}");
-        }
-    }
+    assert_order_per_key(&messages);
     assert!(guard.shutdown(FLUSH).is_complete());
 }
 
@@ -446,17 +458,7 @@ fn an_outage_longer_than_the_delivery_timeout_spools_and_replays_in_order() {
 /// again for the events not yet acknowledged, not for all of them.
 #[test]
 fn a_partly_failed_replay_sends_again_only_what_was_not_acknowledged() {
-    let cluster = cluster("jobs");
-    let dir = tempfile::tempdir().unwrap();
-    for broker in 1..=3 {
-        cluster.broker_down(broker).unwrap();
-    }
-    let sink = builder(&cluster, "jobs")
-        .key_from("user_id")
-        .delivery_timeout(Duration::from_millis(300))
-        .spool(dir.path().join("spool"), 64 << 20)
-        .build()
-        .unwrap();
+    let (cluster, _dir, sink) = outage();
     let guard = emit_through(sink, 0, 100);
     assert!(
         wait_until(|| stats(&guard).spooled == 100),
@@ -495,13 +497,7 @@ fn a_partly_failed_replay_sends_again_only_what_was_not_acknowledged() {
     let numbers: BTreeSet<u64> = messages.iter().map(number).collect();
     assert_eq!(numbers.len(), 100, "every event, by number");
     assert_eq!(messages.len(), 100, "no event sent twice");
-    let mut last_of_key: BTreeMap<String, u64> = BTreeMap::new();
-    for message in &messages {
-        let n = number(message);
-        if let Some(last) = last_of_key.insert(message.key.clone().unwrap(), n) {
-            assert!(n > last, "order per key: {n} after {last}");
-        }
-    }
+    assert_order_per_key(&messages);
     assert!(guard.shutdown(FLUSH).is_complete());
 }
 
@@ -510,17 +506,7 @@ fn a_partly_failed_replay_sends_again_only_what_was_not_acknowledged() {
 #[test]
 fn a_trickle_through_an_outage_and_its_recovery_is_all_delivered_in_order() {
     const EACH: u64 = 400;
-    let cluster = cluster("jobs");
-    let dir = tempfile::tempdir().unwrap();
-    for broker in 1..=3 {
-        cluster.broker_down(broker).unwrap();
-    }
-    let sink = builder(&cluster, "jobs")
-        .key_from("user_id")
-        .delivery_timeout(Duration::from_millis(300))
-        .spool(dir.path().join("spool"), 64 << 20)
-        .build()
-        .unwrap();
+    let (cluster, _dir, sink) = outage();
     let (layer, guard) = EventLayer::builder().sink(sink).build().unwrap();
     let emit = |n: u64| {
         let user = format!("u-{}", n % 5);
@@ -566,13 +552,7 @@ fn a_trickle_through_an_outage_and_its_recovery_is_all_delivered_in_order() {
     let messages = consume(&cluster, "jobs", 2 * EACH as usize);
     let numbers: BTreeSet<u64> = messages.iter().map(number).collect();
     assert_eq!(numbers.len(), 2 * EACH as usize, "every event, by number");
-    let mut last_of_key: BTreeMap<String, u64> = BTreeMap::new();
-    for message in &messages {
-        let n = number(message);
-        if let Some(last) = last_of_key.insert(message.key.clone().unwrap(), n) {
-            assert!(n > last, "order per key: {n} after {last}");
-        }
-    }
+    assert_order_per_key(&messages);
     assert!(guard.shutdown(FLUSH).is_complete());
 }
 

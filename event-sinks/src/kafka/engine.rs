@@ -91,6 +91,17 @@ enum Fate<'a> {
     Undelivered(&'a KafkaError),
 }
 
+impl<'a> Fate<'a> {
+    /// What a failure is: refused for good, or not delivered (yet).
+    fn failed(err: &'a KafkaError) -> Fate<'a> {
+        if is_permanent(err) {
+            Fate::Refused(err)
+        } else {
+            Fate::Undelivered(err)
+        }
+    }
+}
+
 /// Errors that no retry can mend: the message or its topic is refused as it is.
 fn is_permanent(err: &KafkaError) -> bool {
     use RDKafkaErrorCode::*;
@@ -286,8 +297,7 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
         let (fate, message) = match result {
             Ok(message) => (Fate::Delivered, message),
-            Err((err, message)) if is_permanent(err) => (Fate::Refused(err), message),
-            Err((err, message)) => (Fate::Undelivered(err), message),
+            Err((err, message)) => (Fate::failed(err), message),
         };
         let line = message.payload().unwrap_or_default();
         self.shared
@@ -686,12 +696,7 @@ impl Shared {
                     drop(self.wait(state, Duration::from_millis(10)));
                 }
                 Err(err) => {
-                    let fate = if is_permanent(&err) {
-                        Fate::Refused(&err)
-                    } else {
-                        Fate::Undelivered(&err)
-                    };
-                    self.settle(tag, fate, line, &route.topic);
+                    self.settle(tag, Fate::failed(&err), line, &route.topic);
                     return Sent::Queued;
                 }
             }
@@ -864,12 +869,7 @@ impl Shared {
                         producer.poll(Duration::from_millis(10));
                     }
                     Err(err) => {
-                        let fate = if is_permanent(&err) {
-                            Fate::Refused(&err)
-                        } else {
-                            Fate::Undelivered(&err)
-                        };
-                        self.settle(tag, fate, line, &route.topic);
+                        self.settle(tag, Fate::failed(&err), line, &route.topic);
                         break;
                     }
                 }
