@@ -725,7 +725,7 @@ impl Shared {
     }
 
     /// The poll thread's work after each poll: purge when an outage began, spool what
-    /// failed, and replay the spool's oldest record when it is time.
+    /// failed, and replay the spool's oldest records when it is time.
     pub(super) fn tend(&self, producer: &KafkaProducer, router: &Router, route: &mut Route) {
         let purge = std::mem::take(&mut self.lock().purge);
         if purge {
