@@ -258,34 +258,23 @@ fn a_key_from_the_events_own_field_is_its_value_as_it_is() {
         account: u64,
     }
     let cluster = cluster("accounts");
-    let by_user = builder(&cluster, "accounts")
-        .key_from("user_id")
-        .name("by-user");
-    let by_account = builder(&cluster, "accounts")
-        .key_from("metadata.account")
-        .name("by-account");
-    // Keys of the envelope's head: the event's type, version and level.
-    let by_type = builder(&cluster, "accounts")
-        .key_from("event_type")
-        .name("by-type");
-    let by_version = builder(&cluster, "accounts")
-        .key_from("event_version")
-        .name("by-version");
-    let by_level = builder(&cluster, "accounts")
-        .key_from("level")
-        .name("by-level");
-    let by_id = builder(&cluster, "accounts")
-        .key_from("event_id")
-        .name("by-id");
-    let (layer, guard) = EventLayer::builder()
-        .sink(by_user.build().unwrap())
-        .sink(by_account.build().unwrap())
-        .sink(by_type.build().unwrap())
-        .sink(by_version.build().unwrap())
-        .sink(by_level.build().unwrap())
-        .sink(by_id.build().unwrap())
-        .build()
-        .unwrap();
+    // A correlation field, a field of the event, and keys of the envelope's head.
+    let keys_from = [
+        "user_id",
+        "metadata.account",
+        "event_type",
+        "event_version",
+        "level",
+        "event_id",
+    ];
+    let mut layer = EventLayer::builder();
+    for key in keys_from {
+        let sink = builder(&cluster, "accounts")
+            .key_from(key)
+            .name(format!("by-{}", key.replace('.', "-")));
+        layer = layer.sink(sink.build().unwrap());
+    }
+    let (layer, guard) = layer.build().unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         emit!(AccountClosed {
             user_id: "u-\"9\"".into(),
